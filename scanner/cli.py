@@ -19,7 +19,14 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
 class UsageError(Exception):
-    pass
+    """Wrong flags or arguments: one line on stderr, exit 2."""
+
+
+# Verbs defined in other modules (git history, staged changes, baselines, merge) register here:
+# VERB_PLUGINS get (subparsers, common_report_parent) to add their parsers; EXTRA_VERBS map a
+# verb name to its runner(args) -> exit code. Kept as plain lists so `--version` imports nothing.
+VERB_PLUGINS: list = []
+EXTRA_VERBS: dict = {}
 
 
 def _size(text: str) -> int:
@@ -79,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_dir = verbs.add_parser("dir", parents=[report], help="scan files and directories")
     p_dir.add_argument("paths", nargs="+", metavar="PATH")
     verbs.add_parser("stdin", parents=[report], help="scan standard input")
+    for add_verbs in VERB_PLUGINS:
+        add_verbs(verbs, report)
 
     p_rules = verbs.add_parser("rules", help="list, test and explain rules")
     rule_verbs = p_rules.add_subparsers(dest="rules_verb", metavar="ACTION")
@@ -130,8 +139,8 @@ def _resolve_config(args):
     return load_config(found) if found else Config()
 
 
-def _scan_verb(args) -> int:
-    from .models import ScanTarget
+def scan_setup(args):
+    """Rules and options for any scanning verb, from config plus flags. Returns (rules, options)."""
     from .rules import load_rules
     from .scan import DEFAULT_MAX_FILE_SIZE, ScanOptions
 
@@ -159,6 +168,15 @@ def _scan_verb(args) -> int:
         progress=progress,
         severity_overrides=config.severity,
     )
+    return rules, options
+
+
+def _scan_verb(args) -> int:
+    from .models import ScanTarget
+
+    if args.verb in EXTRA_VERBS:
+        return EXTRA_VERBS[args.verb](args)
+    rules, options = scan_setup(args)
     if args.verb == "dir":
         from .scan import scan_files
 
@@ -178,10 +196,10 @@ def _scan_verb(args) -> int:
             raise UsageError(f"standard input is larger than --max-file-size ({options.max_file_size} bytes)")
         findings, stats = scan_bytes(data, Provenance(kind="stdin", path="<stdin>"), rules, options)
         target = ScanTarget("stdin", (), socket.gethostname())
-    return _emit(args, findings, stats, target, {r.id: r for r in rules})
+    return emit(args, findings, stats, target, {r.id: r for r in rules})
 
 
-def _emit(args, findings, stats, target, rules) -> int:
+def emit(args, findings, stats, target, rules) -> int:
     from .report import render
 
     to_file = bool(args.output)

@@ -124,6 +124,6 @@ def load_config(path: Path) -> Config:
 
 
 def _line_of(text: str, key: str) -> int:
-    pattern = regex.compile(rf"^\s*(?:\[\s*)?\"?{regex.escape(key)}\"?\s*[=\]]", regex.M)
+    pattern = regex.compile(rf"^[ \t]*(?:\[[ \t]*)?\"?{regex.escape(key)}\"?[ \t]*[=\]]", regex.M)
     m = pattern.search(text)
     return text.count("\n", 0, m.start()) + 1 if m else 1

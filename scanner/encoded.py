@@ -22,7 +22,7 @@ _KEY = rb"""["']?(?P<key>[A-Za-z_][A-Za-z0-9_.\-]{0,120})["']?"""
 _VALUE = rb"""["']?(?P<value>[A-Za-z0-9+/]{8,}={0,2})["']?"""
 _K8S_ENTRY = regex.compile(rb"(?m)^[ \t]+" + _KEY + rb"[ \t]*:[ \t]*" + _VALUE + rb"[ \t]*,?[ \t]*\r?$")
 _CREDENTIAL_FIELD = regex.compile(
-    rb"(?i)" + _KEY.replace(b"(?P<key>", b"(?P<key>(?=[A-Za-z0-9_.\-]*(?:passw|secret|token|credential))")
+    rb"(?i)" + _KEY.replace(b"(?P<key>", rb"(?P<key>(?=[A-Za-z0-9_.\-]*(?:passw|secret|token|credential))")
     + rb"[ \t]*[:=][ \t]*" + _VALUE.replace(b"{8,}", b"{16,}") + rb"(?![A-Za-z0-9+/=])"
 )
 MIN_PRINTABLE_RATIO = 0.95

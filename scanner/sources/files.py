@@ -36,23 +36,25 @@ def display_path(abspath: str, base: str) -> str:
 
 
 def is_excluded(relpath: str, patterns: Sequence[str]) -> bool:
-    """gitignore-like globs: a pattern without ``/`` matches any path component's name;
-    one with ``/`` matches the path from the scan root (``dir/`` and ``dir/**`` exclude a tree)."""
+    """gitignore-like globs. A pattern with an inner ``/`` is anchored at the scan root
+    (``fixtures/**``, ``docs/api``); one without matches a name at any depth (``*.min.js``,
+    ``node_modules``, ``docs/``). Matching a directory excludes everything below it."""
     if not patterns:
         return False
-    name = relpath.rsplit("/", 1)[-1]
+    parts = relpath.split("/")
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
     for pattern in patterns:
         p = pattern.strip()
+        anchored = "/" in p.rstrip("/")
         if p.endswith("/**"):
             p = p[:-3]
-        p = p.rstrip("/")
+        p = p.strip("/")
         if not p:
             continue
-        if "/" not in p:
-            if fnmatch.fnmatchcase(name, p):
+        for prefix in prefixes:
+            target = prefix if anchored else prefix.rsplit("/", 1)[-1]
+            if fnmatch.fnmatchcase(target, p):
                 return True
-        elif fnmatch.fnmatchcase(relpath, p.lstrip("/")) or fnmatch.fnmatchcase(relpath, p.lstrip("/") + "/*"):
-            return True
     return False
 
 

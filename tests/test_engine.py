@@ -1,0 +1,77 @@
+"""Engine behaviour on synthetic inputs: windows, long lines, decoding, backends."""
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from scanner.engine import Engine
+from scanner.prefilter import PurePrefilter, hyperscan_available, make_prefilter
+from scanner.rules import load_rules
+
+DATA = Path(__file__).parent / "data"
+TOKEN = "acmedesk_Q7rV2lMz8KpW4nXt9BcD"
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(load_rules([DATA / "custom-rules.toml"], bundled=False))
+
+
+def test_finds_secret_with_line_and_column(engine):
+    data = f"a = 1\n\ntoken = '{TOKEN}'\n".encode()
+    [m] = engine.scan(data)
+    assert (m.rule_id, m.secret) == ("acme-desk-token", TOKEN)
+    assert (m.location.line, m.location.column) == (3, 10)
+    assert m.location.end_column == 10 + len(TOKEN)
+    assert m.entropy > 3.0 and 0 < m.confidence <= 1
+
+
+def test_crlf_and_columns_count_characters_not_bytes(engine):
+    data = f"x = 'é'\r\nnom = 'ü' ; t = '{TOKEN}'\r\n".encode("utf-8")
+    [m] = engine.scan(data)
+    assert m.location.line == 2
+    assert m.location.column == len("nom = 'ü' ; t = '") + 1
+    assert not m.line_text.endswith("\r")
+
+
+def test_secret_deep_inside_a_minified_line_is_found_with_bounded_snippet(engine):
+    data = b"var a=1;" * 200_000 + f"t='{TOKEN}';".encode() + b"var b=2;" * 200_000
+    [m] = engine.scan(data)
+    assert m.secret == TOKEN and m.location.line == 1
+    assert TOKEN in m.line_text and len(m.line_text) <= 500
+
+
+def test_prefilter_miss_means_no_regex_work(engine):
+    assert engine.scan(b"nothing to see here\n" * 1000) == []
+
+
+def test_filters_drop_low_entropy_and_placeholders(engine):
+    assert engine.scan(b"acmedesk_aaaaaaaaaaaaaaaaaaaa") == []
+
+
+def test_base64_value_in_kubernetes_secret_is_decoded_and_points_at_encoded_line(engine):
+    encoded = base64.b64encode(f"token={TOKEN}".encode()).decode()
+    data = f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: desk\ndata:\n  config: {encoded}\n".encode()
+    [m] = engine.scan(data)
+    assert m.secret == TOKEN and m.decoded == "base64"
+    assert m.location.line == 6 and m.location.column == len("  config: ") + 1
+
+
+def test_base64_credential_field_outside_kubernetes_is_decoded(engine):
+    encoded = base64.b64encode(TOKEN.encode()).decode()
+    [m] = engine.scan(f"desk_token: {encoded}\n".encode())
+    assert m.secret == TOKEN and m.decoded == "base64"
+
+
+def test_base64_of_binary_is_not_rescanned(engine):
+    encoded = base64.b64encode(bytes(range(256))).decode()
+    assert engine.scan(f"kind: Secret\ndata:\n  blob: {encoded}\n".encode()) == []
+
+
+@pytest.mark.skipif(not hyperscan_available(), reason="hyperscan not installed on this platform")
+def test_hyperscan_and_pure_prefilters_report_the_same_offsets():
+    keywords = ["password", "tws_", "acct", "-----begin"]
+    data = b"Password=1 TWS_USERID acct ACCT -----BEGIN PRIVATE\npasswordpassword tws_tws_"
+    assert make_prefilter(keywords, "hyperscan").find(data) == PurePrefilter(keywords).find(data)
