@@ -231,7 +231,7 @@ def _rules_verb(args, parser) -> int:
 
     if args.rules_verb == "list":
         rules = load_rules(map(Path, args.rules))
-        width = max(len(r.id) for r in rules)
+        width = max((len(r.id) for r in rules), default=2)
         for r in sorted(rules, key=lambda r: (-r.severity.rank, r.id)):
             print(f"{r.id:<{width}}  {r.severity.value:<8}  {r.title}")
         print(f"{len(rules)} rules", file=sys.stderr)
