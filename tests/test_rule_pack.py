@@ -1,0 +1,55 @@
+"""The shipped rule pack: every example and negative holds, on every prefilter backend,
+and the pack ships inside the wheel."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from scanner.prefilter import hyperscan_available
+from scanner.rules import bundled_rules_dir, load_rules
+from scanner.ruletest import check_examples
+
+ROOT = Path(__file__).resolve().parents[1]
+BACKENDS = ["pure"] + (["hyperscan"] if hyperscan_available() else [])
+RULES = load_rules()
+
+
+def test_pack_is_not_empty_and_every_rule_has_examples_and_negatives():
+    assert len(RULES) >= 15
+    for rule in RULES:
+        assert rule.examples, rule.id
+        assert rule.negatives, rule.id
+        assert rule.help.strip(), rule.id
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_example_matches_and_no_negative_does(backend):
+    failures = check_examples(RULES, backend=backend)
+    assert failures == [], "\n".join(f"{f.rule_id} {f.kind}: {f.detail}: {f.text!r}" for f in failures)
+
+
+def test_account_ids_are_pii_and_low_severity():
+    account_rules = [r for r in RULES if "pii" in r.tags]
+    assert account_rules
+    assert all(r.severity.value in ("low", "info") for r in account_rules)
+
+
+def test_ibeam_totp_seed_is_critical():
+    totp = [r for r in RULES if "pyotp" in " ".join(r.keywords)]
+    assert totp and all(r.severity.value == "critical" for r in totp)
+
+
+def test_wheel_ships_the_rules(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    [wheel] = tmp_path.glob("brokerscan-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = {Path(n).name for n in names if n.startswith("scanner/rulepack/") and n.endswith(".toml")}
+    assert shipped and shipped == {p.name for p in bundled_rules_dir().glob("*.toml")}
