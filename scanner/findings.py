@@ -23,7 +23,10 @@ def fingerprint(rule_id: str, secret: str, path: str) -> str:
     return hashlib.sha256(material.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
-def to_finding(match: Match, rule: Rule, provenance: Provenance) -> Finding:
+def to_finding(match: Match, rule: Rule, provenance: Provenance, occurrence: int = 1) -> Finding:
+    """``occurrence`` counts earlier matches of the same rule and secret in the same blob:
+    the n-th one gets ``:n`` appended to its fingerprint so each stays a distinct alert."""
+    base = fingerprint(rule.id, match.secret, provenance.path)
     return Finding(
         rule_id=rule.id,
         title=rule.title,
@@ -34,7 +37,7 @@ def to_finding(match: Match, rule: Rule, provenance: Provenance) -> Finding:
         line_text=match.line_text,
         entropy=match.entropy,
         confidence=match.confidence,
-        fingerprint=fingerprint(rule.id, match.secret, provenance.path),
+        fingerprint=base if occurrence == 1 else f"{base}:{occurrence}",
         provenance=provenance,
         decoded=match.decoded,
         detectors=match.detectors,
@@ -42,4 +45,10 @@ def to_finding(match: Match, rule: Rule, provenance: Provenance) -> Finding:
 
 
 def to_findings(matches: list[Match], rules: Mapping[str, Rule], provenance: Provenance) -> list[Finding]:
-    return [to_finding(m, rules[m.rule_id], provenance) for m in matches]
+    seen: dict[tuple[str, str], int] = {}
+    findings = []
+    for m in matches:
+        key = (m.rule_id, m.secret)
+        seen[key] = seen.get(key, 0) + 1
+        findings.append(to_finding(m, rules[m.rule_id], provenance, seen[key]))
+    return findings

@@ -75,3 +75,17 @@ def test_hyperscan_and_pure_prefilters_report_the_same_offsets():
     keywords = ["password", "tws_", "acct", "-----begin"]
     data = b"Password=1 TWS_USERID acct ACCT -----BEGIN PRIVATE\npasswordpassword tws_tws_"
     assert make_prefilter(keywords, "hyperscan").find(data) == PurePrefilter(keywords).find(data)
+
+
+def test_repeated_secret_in_one_file_gets_distinct_stable_fingerprints(tmp_path):
+    from scanner.findings import to_findings
+    from scanner.models import Provenance
+
+    rules = load_rules([DATA / "custom-rules.toml"], bundled=False)
+    engine = Engine(rules)
+    by_id = {r.id: r for r in rules}
+    prov = Provenance(kind="file", path="a.py")
+    first = to_findings(engine.scan(f"t = '{TOKEN}'\nu = '{TOKEN}'\n".encode()), by_id, prov)
+    moved = to_findings(engine.scan(f"# new line\n\nt = '{TOKEN}'\nu = '{TOKEN}'\n".encode()), by_id, prov)
+    assert len({f.fingerprint for f in first}) == 2
+    assert [f.fingerprint for f in first] == [f.fingerprint for f in moved]
