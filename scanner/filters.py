@@ -41,11 +41,25 @@ def is_templated(secret: str) -> str | None:
     return "template variable" if _TEMPLATE.search(secret) else None
 
 
+LONG_VALUE = 40  # beyond this, a placeholder word must stand apart to count
+
+
 def has_placeholder_word(secret: str) -> str | None:
+    """``YOUR_PASSWORD``, ``changeme``, ``<redacted>``. In long random values (keys, token
+    secrets) a word like ``xxx`` turns up by chance, so there it must be delimited."""
     lowered = secret.lower()
     for word in PLACEHOLDER_WORDS:
-        if word in lowered:
+        at = lowered.find(word)
+        if at < 0:
+            continue
+        if len(secret) < LONG_VALUE or not word.isalpha():
             return f"placeholder ({word})"
+        while at >= 0:
+            before = lowered[at - 1] if at else " "
+            after = lowered[at + len(word)] if at + len(word) < len(lowered) else " "
+            if not before.isalnum() and not after.isalnum():
+                return f"placeholder ({word})"
+            at = lowered.find(word, at + 1)
     return None
 
 

@@ -43,3 +43,9 @@ def test_redaction_keeps_a_short_prefix_only():
     assert redact("ab") == "****"
     assert redact_line("pw = 'q7Rv2LmZ8kPw'", "q7Rv2LmZ8kPw") == "pw = 'q7R****'"
     assert redact_line("pw = 'q7Rv2LmZ8kPw'", "q7Rv2LmZ8kPw", show=True) == "pw = 'q7Rv2LmZ8kPw'"
+
+
+def test_placeholder_words_inside_long_random_values_do_not_drop_them():
+    key_body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCxxxq9" + "Rk2vT8wZ" * 5
+    assert filters.first_rejection(key_body) is None
+    assert filters.first_rejection("MIIEvQIBADANBgkqhkiG9w0B-your-key-here-AASCBKcwggSjAgEAAoIBAQC")

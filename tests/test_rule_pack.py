@@ -2,6 +2,7 @@
 and the pack ships inside the wheel."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -44,8 +45,10 @@ def test_ibeam_totp_seed_is_critical():
 
 
 def test_wheel_ships_the_rules(tmp_path):
+    source = tmp_path / "src"  # build from a copy: an in-tree build/ folder would litter the checkout
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__", ".venv"))
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(source)],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
