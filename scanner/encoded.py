@@ -21,10 +21,12 @@ K8S_MARKERS = (b"kind: secret", b'"kind": "secret"', b"kind: \"secret\"")
 _KEY = rb"""["']?(?P<key>[A-Za-z_][A-Za-z0-9_.\-]{0,120})["']?"""
 _VALUE = rb"""["']?(?P<value>[A-Za-z0-9+/]{8,}={0,2})["']?"""
 _K8S_ENTRY = regex.compile(rb"(?m)^[ \t]+" + _KEY + rb"[ \t]*:[ \t]*" + _VALUE + rb"[ \t]*,?[ \t]*\r?$")
-_CREDENTIAL_FIELD = regex.compile(
-    rb"(?i)" + _KEY.replace(b"(?P<key>", rb"(?P<key>(?=[A-Za-z0-9_.\-]*(?:passw|secret|token|credential))")
-    + rb"[ \t]*[:=][ \t]*" + _VALUE.replace(b"{8,}", b"{16,}") + rb"(?![A-Za-z0-9+/=])"
+# A credential field read from the start of its key: ``db_password: "cTdS..."``, ``TOKEN=...``.
+_FIELD_AT = regex.compile(
+    _KEY + rb"[ \t]*[:=][ \t]*" + _VALUE.replace(b"{8,}", b"{16,}") + rb"(?![A-Za-z0-9+/=])"
 )
+_IDENT = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+MAX_KEY = 120
 MIN_PRINTABLE_RATIO = 0.95
 MAX_DECODED = 64 * 1024
 
@@ -42,13 +44,18 @@ def is_kubernetes_secret(data: bytes) -> bool:
     return any(marker in head for marker in K8S_MARKERS)
 
 
-def find_encoded_values(data: bytes, windows: list[tuple[int, int]], whole_blob: bool) -> Iterator[EncodedValue]:
-    """Encoded text values: every indented ``key: b64`` of a Secret manifest, else credential fields in ``windows``."""
+def find_encoded_values(data: bytes, offsets: list[int], whole_blob: bool) -> Iterator[EncodedValue]:
+    """Encoded text values: every indented ``key: b64`` of a Secret manifest, else the
+    credential fields whose key holds a trigger keyword at one of ``offsets``.
+
+    Fields are matched from the start of the key around each keyword (found by
+    stepping back over identifier bytes), so the cost is per keyword hit, not per byte.
+    """
     seen: set[int] = set()
     if whole_blob:
         candidates = _K8S_ENTRY.finditer(data)
     else:
-        candidates = (m for lo, hi in windows for m in _CREDENTIAL_FIELD.finditer(data, lo, hi))
+        candidates = filter(None, (_FIELD_AT.match(data, _key_start(data, off)) for off in sorted(set(offsets))))
     for m in candidates:
         start, end = m.span("value")
         if start in seen:
@@ -57,6 +64,14 @@ def find_encoded_values(data: bytes, windows: list[tuple[int, int]], whole_blob:
         text = decode_base64_text(m.group("value"))
         if text is not None:
             yield EncodedValue(m.group("key").decode("ascii", "replace"), start, end, text)
+
+
+def _key_start(data: bytes, offset: int) -> int:
+    start = offset
+    floor = max(0, offset - MAX_KEY)
+    while start > floor and data[start - 1] in _IDENT:
+        start -= 1
+    return start
 
 
 def decode_base64_text(value: bytes) -> str | None:

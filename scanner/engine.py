@@ -109,7 +109,7 @@ class Engine:
     def _scan_encoded(self, data: bytes, path: str, offsets: list[int], lines: "_LineIndex") -> list[Match]:
         found: list[Match] = []
         whole = is_kubernetes_secret(data)
-        for value in find_encoded_values(data, [] if whole else _windows(data, offsets, None), whole):
+        for value in find_encoded_values(data, offsets, whole):
             location, _ = lines.locate(value.start, value.end)
             for inner in self.scan(rescan_text(value), path, decode=False):
                 found.append(replace(inner, location=location, decoded="base64"))
