@@ -3,6 +3,12 @@
 A rule carries its own tests (``examples`` that must match with the expected
 secret, ``negatives`` that must not), so a rule file is checked the moment it is
 loaded by ``brokerscan rules test`` and by the test suite.
+
+Most rules are regex rules (``detector = "regex"``, the default). A rule with
+``detector = "ast"`` has no regex: the syntax-aware detectors in ``scanner.ast``
+emit its findings, and its ``keywords`` decide which files are worth parsing. Such
+a rule's examples and negatives name a file (``path``) so that they run through the
+whole pipeline for that kind of file; any rule may use ``path`` examples this way.
 """
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import regex
 
@@ -20,6 +27,22 @@ from .models import Severity
 class Example:
     text: str
     secret: str
+    path: str | None = None  # scan ``text`` as a file of this name (regex + AST), not through the regex engine alone
+
+
+class FileNegative(str):
+    """A negative given as ``{path, text}``: a plain string to code that reads
+    ``Rule.negatives``, scanned as the file ``path`` by ``ruletest``."""
+
+    path: str
+
+    def __new__(cls, text: str, path: str) -> Self:
+        negative = super().__new__(cls, text)
+        negative.path = path
+        return negative
+
+    def __reduce__(self):
+        return (FileNegative, (str(self), self.path))
 
 
 @dataclass(frozen=True)
@@ -42,6 +65,7 @@ class Rule:
     examples: tuple[Example, ...] = ()
     negatives: tuple[str, ...] = ()
     source: str = ""  # "file:line" where the rule was defined, for error messages
+    detector: str = "regex"  # "regex" | "ast" (findings come from scanner.ast; ``regex`` never matches)
 
 
 class RuleError(Exception):
@@ -51,8 +75,16 @@ class RuleError(Exception):
 _ALLOWED_KEYS = {
     "id", "title", "description", "severity", "tags", "keywords", "regex", "help",
     "references", "entropy_min", "charset", "allow", "paths", "span", "confidence",
-    "examples", "negatives",
+    "examples", "negatives", "detector",
 }
+DETECTORS = ("regex", "ast")
+# An AST rule's stored regex: it has the ``secret`` group an Engine expects and never
+# matches, so an Engine handed every rule stays correct (``BlobScanner`` hands it only
+# regex rules, see ``regex_rules``).
+NEVER_MATCHES = r"(?P<secret>(?!))"
+_AST_FORBIDDEN = ("regex", "charset", "span")
+# The rules the AST detectors (scanner/ast/) emit; an AST rule with another id would never fire.
+AST_RULE_IDS = ("hardcoded-credential", "ibkr-client-literal-credential", "ibkr-client-literal-account")
 _REQUIRED_KEYS = ("id", "title", "description", "severity", "keywords", "regex", "help")
 CHARSETS = {
     "hex": "0123456789abcdefABCDEF",
@@ -143,9 +175,18 @@ def _parse_rule(table: dict, where: str) -> Rule:
     unknown = set(table) - _ALLOWED_KEYS
     if unknown:
         raise fail(f"unknown key(s) {sorted(unknown)}")
+    detector = table.get("detector", "regex")
+    if detector not in DETECTORS:
+        raise fail(f"detector must be one of {list(DETECTORS)}")
     for key in _REQUIRED_KEYS:
-        if key not in table:
+        if key not in table and not (key == "regex" and detector == "ast"):
             raise fail(f"missing required key {key!r}")
+    if detector == "ast":
+        given = [k for k in _AST_FORBIDDEN if k in table]
+        if given:
+            raise fail(f"detector = 'ast' rules take no {', '.join(map(repr, given))}: the AST detector finds the value")
+        if table.get("id") not in AST_RULE_IDS:
+            raise fail(f"no AST detector emits this id; detector = 'ast' rules are one of {list(AST_RULE_IDS)}")
     rule_id = table["id"]
     if not isinstance(rule_id, str) or not rule_id or set(rule_id) - set(_ID_SHAPE):
         raise fail("id must be lowercase letters, digits and dashes")
@@ -158,7 +199,7 @@ def _parse_rule(table: dict, where: str) -> Rule:
         raise fail("keywords must list at least one literal (the prefilter needs it)")
     if any(k != k.lower() or len(k) < 2 for k in keywords):
         raise fail("keywords must be lowercase literals of 2 or more characters")
-    pattern = table["regex"]
+    pattern = table.get("regex", NEVER_MATCHES)
     _check_pattern(pattern, "regex", fail, need_secret=True)
     allow = _str_list(table, "allow", fail)
     for p in allow:
@@ -177,9 +218,12 @@ def _parse_rule(table: dict, where: str) -> Rule:
         raise fail("confidence must be a number in (0, 1]")
     examples = []
     for ex in table.get("examples", []):
-        if not isinstance(ex, dict) or set(ex) != {"text", "secret"}:
-            raise fail("each example must be a table {text = '...', secret = '...'}")
-        examples.append(Example(str(ex["text"]), str(ex["secret"])))
+        if not isinstance(ex, dict) or not {"text", "secret"} <= set(ex) <= {"text", "secret", "path"}:
+            raise fail("each example must be a table {text = '...', secret = '...'} with an optional path = '...'")
+        examples.append(Example(str(ex["text"]), str(ex["secret"]), _example_path(ex, fail)))
+    negatives = _negatives(table, fail)
+    if detector == "ast" and any(getattr(x, "path", None) is None for x in (*examples, *negatives)):
+        raise fail("examples and negatives of detector = 'ast' rules need a path = '...' (it selects the language)")
     for key in ("title", "description", "help"):
         if not isinstance(table[key], str) or not table[key].strip():
             raise fail(f"{key} must be a non-empty string")
@@ -200,9 +244,38 @@ def _parse_rule(table: dict, where: str) -> Rule:
         span=span,
         confidence=float(confidence),
         examples=tuple(examples),
-        negatives=tuple(_str_list(table, "negatives", fail)),
+        negatives=tuple(negatives),
         source=where,
+        detector=detector,
     )
+
+
+def regex_rules(rules: Iterable[Rule]) -> list[Rule]:
+    """The rules the regex engine runs; ``detector = "ast"`` rules are for ``scanner.ast``."""
+    return [r for r in rules if r.detector == "regex"]
+
+
+def _example_path(table: dict, fail) -> str | None:
+    path = table.get("path")
+    if path is not None and (not isinstance(path, str) or not path.strip() or path.startswith("/")):
+        raise fail("an example's path must be a relative file name such as 'settings.py'")
+    return path
+
+
+def _negatives(table: dict, fail) -> list[str]:
+    """``negatives`` holds plain strings (regex engine) and {path, text} tables (scanned as that file)."""
+    value = table.get("negatives", [])
+    if not isinstance(value, list):
+        raise fail("negatives must be a list")
+    negatives: list[str] = []
+    for item in value:
+        if isinstance(item, str):
+            negatives.append(item)
+        elif isinstance(item, dict) and set(item) == {"text", "path"} and isinstance(item["text"], str):
+            negatives.append(FileNegative(item["text"], _example_path(item, fail)))
+        else:
+            raise fail("each negative must be a string or a table {path = '...', text = '...'}")
+    return negatives
 
 
 def _str_list(table: dict, key: str, fail) -> list[str]:

@@ -1,11 +1,19 @@
-"""Run rules' embedded examples and negatives: the contract every rule carries with it."""
+"""Run rules' embedded examples and negatives: the contract every rule carries with it.
+
+A plain example runs through the regex engine alone. One with a ``path`` is scanned
+as a file of that name through the whole pipeline (regex, AST, suppression), which
+is how ``detector = "ast"`` rules and syntax-dependent negatives are tested. When a
+regex rule matched the same value, the AST merges into that rule's finding
+(``detectors = ("regex", "ast")``); such a finding satisfies an AST rule's example.
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .engine import Engine
-from .rules import Rule
+from .models import Blob, Provenance, ScanStats
+from .rules import Rule, regex_rules
 
 
 @dataclass(frozen=True)
@@ -19,18 +27,32 @@ class ExampleFailure:
 
 def check_examples(rules: Sequence[Rule], backend: str = "auto") -> list[ExampleFailure]:
     """Every example must yield its rule with exactly the expected secret; no negative may yield the rule."""
-    engine = Engine(rules, backend=backend)
+    engine = Engine(regex_rules(rules), backend=backend)
+    pipeline = None
+
+    def secrets_of(rule_id: str, text: str, path: str | None, merged: bool = False) -> list[str]:
+        nonlocal pipeline
+        if path is None:
+            return [m.secret for m in engine.scan(text.encode()) if m.rule_id == rule_id]
+        if pipeline is None:
+            from .scan import BlobScanner, ScanOptions
+
+            pipeline = BlobScanner(rules, ScanOptions(backend=backend))
+        blob = Blob(text.encode(), Provenance(kind="file", path=path))
+        return [f.secret for f in pipeline.scan_blob(blob, ScanStats())
+                if f.rule_id == rule_id or (merged and f.detectors == ("regex", "ast"))]
+
     failures: list[ExampleFailure] = []
     for rule in rules:
         if not rule.examples:
             failures.append(ExampleFailure(rule.id, rule.source, "example", "", "rule has no examples"))
         for example in rule.examples:
-            secrets = [m.secret for m in engine.scan(example.text.encode()) if m.rule_id == rule.id]
+            secrets = secrets_of(rule.id, example.text, example.path, merged=rule.detector == "ast")
             if example.secret not in secrets:
                 detail = f"expected secret {example.secret!r}, got {secrets or 'no match'}"
                 failures.append(ExampleFailure(rule.id, rule.source, "example", example.text, detail))
         for negative in rule.negatives:
-            secrets = [m.secret for m in engine.scan(negative.encode()) if m.rule_id == rule.id]
+            secrets = secrets_of(rule.id, negative, getattr(negative, "path", None))
             if secrets:
                 failures.append(ExampleFailure(rule.id, rule.source, "negative", negative, f"matched {secrets}"))
     return failures

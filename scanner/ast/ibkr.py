@@ -1,0 +1,73 @@
+"""Calls of the IBKR client libraries that take credentials or account ids.
+
+Read in the libraries' signatures (ib_async / ib_insync ``IB.connect``, ``IBC``,
+``FlexReport``; ibind ``IbkrClient``, ``IbkrWsClient``, ``OAuth1aConfig``; ibflex
+``client.download``). A parameter listed here with a literal argument is a finding
+of ``ibkr-client-literal-credential`` or ``ibkr-client-literal-account``, whatever
+the parameter is called. Callee names that are common words (``connect``,
+``download``) count only in files that mention the library.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..rules import AST_RULE_IDS
+
+_, CREDENTIAL_RULE, ACCOUNT_RULE = AST_RULE_IDS
+
+
+@dataclass(frozen=True)
+class ClientCall:
+    callee: str
+    credentials: Mapping[str, int | None] = field(default_factory=dict)  # parameter -> positional index
+    accounts: Mapping[str, int | None] = field(default_factory=dict)
+    libraries: tuple[bytes, ...] = ()  # the file must mention one of these (empty: the name is distinctive)
+
+
+_IB_ASYNC = (b"ib_insync", b"ib_async")
+_TWS_ACCOUNT_CALLS = ("accountValues", "accountSummary", "portfolio", "positions", "reqPnL", "reqPnLSingle")
+CLIENT_CALLS: dict[str, ClientCall] = {c.callee: c for c in (
+    # IB.connect(host, port, clientId, timeout, readonly, account, ...)
+    ClientCall("connect", accounts={"account": 5}, libraries=_IB_ASYNC),
+    ClientCall("connectAsync", accounts={"account": 5}, libraries=_IB_ASYNC),
+    # IBC(twsVersion, gateway, tradingMode, twsPath, twsSettingsPath, ibcPath, ibcIni, javaPath, userid, password, ...)
+    ClientCall("IBC", credentials={"password": 9}, libraries=_IB_ASYNC),
+    ClientCall("FlexReport", credentials={"token": 0}, libraries=_IB_ASYNC),
+    *(ClientCall(name, accounts={"account": 0}, libraries=_IB_ASYNC) for name in _TWS_ACCOUNT_CALLS),
+    ClientCall("IbkrClient", accounts={"account_id": None}, libraries=(b"ibind",)),
+    ClientCall("IbkrWsClient", accounts={"account_id": None}, libraries=(b"ibind",)),
+    ClientCall("OAuth1aConfig", credentials={
+        "access_token": None, "access_token_secret": None, "consumer_key": None, "dh_prime": None,
+    }, libraries=(b"ibind",)),
+    # ibflex.client.download(token, query_id) and request_statement(token, query_id)
+    ClientCall("download", credentials={"token": 0}, libraries=(b"ibflex",)),
+    ClientCall("request_statement", credentials={"token": 0}, libraries=(b"ibflex",)),
+)}
+LIBRARY_KEYWORDS = (b"ib_insync", b"ib_async", b"ibind", b"ibflex")
+# Keywords that make a code file worth parsing whatever follows them: client libraries,
+# and Flex Web Service URLs (their token is the query parameter ``t``).
+ALWAYS_PARSE = (*LIBRARY_KEYWORDS, b"flexwebservice")
+
+
+def client_parameter(callee: str, parameter: str, data: bytes) -> str | None:
+    """``"credential"`` / ``"account"`` when ``callee(parameter=...)`` is an IBKR client call."""
+    call = CLIENT_CALLS.get(callee)
+    if call is None or not mentions(call, data):
+        return None
+    if parameter in call.credentials:
+        return "credential"
+    if parameter in call.accounts:
+        return "account"
+    return None
+
+
+def mentions(call: ClientCall, data: bytes) -> bool:
+    return not call.libraries or any(lib in data for lib in call.libraries)
+
+
+def positional_parameters(call: ClientCall) -> dict[int, tuple[str, str]]:
+    """Positional index -> (parameter, "credential" | "account")."""
+    out = {i: (p, "credential") for p, i in call.credentials.items() if i is not None}
+    out.update({i: (p, "account") for p, i in call.accounts.items() if i is not None})
+    return out

@@ -1,0 +1,69 @@
+"""Byte offsets <-> the 1-based line/column ``Location`` the engine reports.
+
+The regex engine gives a ``Match`` a line and a column (characters of the decoded
+line); syntax trees speak in byte offsets. ``Positions`` converts both ways over one
+blob and builds ``line_text`` exactly as the engine does, so inline
+``brokerscan:ignore`` comments and snippets behave the same for AST findings.
+"""
+from __future__ import annotations
+
+from bisect import bisect_right
+
+from ..engine import MAX_LINE_TEXT
+from ..models import Location
+
+
+class Positions:
+    def __init__(self, data: bytes, encoding: str = "utf-8") -> None:
+        self.data = data
+        self.encoding = encoding
+        self._starts: list[int] | None = None
+
+    @property
+    def starts(self) -> list[int]:
+        """Line start offsets, built on first use: most parsed files have nothing to locate."""
+        if self._starts is None:
+            starts = [0]
+            find = self.data.find
+            pos = find(b"\n")
+            while pos >= 0:
+                starts.append(pos + 1)
+                pos = find(b"\n", pos + 1)
+            self._starts = starts
+        return self._starts
+
+    def decode(self, raw: bytes) -> str:
+        try:
+            return raw.decode(self.encoding)
+        except UnicodeDecodeError:
+            return raw.decode("latin-1")
+
+    def offset(self, line: int, column: int) -> int:
+        """Byte offset of a 1-based line and character column."""
+        index = min(max(line, 1), len(self.starts)) - 1
+        start = self.starts[index]
+        end = self.starts[index + 1] if index + 1 < len(self.starts) else len(self.data)
+        prefix = self.decode(self.data[start:end])[: max(column - 1, 0)]
+        try:
+            return start + len(prefix.encode(self.encoding))
+        except UnicodeEncodeError:
+            return start + len(prefix.encode("latin-1", "replace"))
+
+    def span(self, location: Location) -> tuple[int, int]:
+        return self.offset(location.line, location.column), self.offset(location.end_line, location.end_column)
+
+    def locate(self, start: int, end: int) -> tuple[Location, str]:
+        """Location and (capped) line text of a byte range; same rules as the engine's."""
+        starts = self.starts
+        line = bisect_right(starts, start)
+        end_line = bisect_right(starts, max(start, end - 1))
+        line_start = starts[line - 1]
+        column = len(self.decode(self.data[line_start:start])) + 1
+        end_column = len(self.decode(self.data[starts[end_line - 1]:end])) + 1
+        line_end = self.data.find(b"\n", start)
+        if line_end < 0:
+            line_end = len(self.data)
+        lo = max(line_start, start - MAX_LINE_TEXT // 2)
+        hi = min(line_end, max(end, lo + MAX_LINE_TEXT))
+        text = self.decode(self.data[lo:hi]).rstrip("\r")
+        return Location(line, column, end_line, end_column), text

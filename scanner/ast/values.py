@@ -1,0 +1,140 @@
+"""Is a literal bound to a credential name a credential value? Small named checks.
+
+The shared filters (``scanner.filters``: placeholders, templates, masks, runs) run
+first; these add what only makes sense once the AST says "this literal is the value
+of ``password``": a value that is itself a name, a path, a sentence or an enum word
+is configuration around a credential, not the credential.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import regex
+
+from .. import filters
+
+ACCOUNT_SHAPE = regex.compile(r"D?U[0-9]{6,8}|D?[FI][0-9]{7}")
+_ENV_NAME = regex.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+_DOTTED = regex.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+_WORDY = regex.compile(r"[A-Za-z]+(?:[_.\-:/][A-Za-z]+)*")
+_CAMEL_WORD = regex.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+")
+_REGEX_SYNTAX = regex.compile(r"\[\^|\\[dDwWsSbB]|\]\+|\]\*|\]\{|\(\?[:=!<P]|\.\*|\.\+")
+_PATH = regex.compile(r"(?:~|\.{1,2})?/[^\s]*|[A-Za-z]:\\.*|[\w.\-/]+\.(?:pem|key|crt|json|txt|ini|cfg|conf|yaml|yml|env|p12|pfx|jks|der)")
+_URL = regex.compile(r"[a-z][a-z0-9+.\-]*://\S*")
+COMMON_VALUES = frozenset({
+    "password", "passwd", "secret", "token", "none", "null", "nil", "true", "false", "test", "string",
+    "str", "required", "optional", "default", "hidden", "empty", "bearer", "basic", "oauth", "jwt",
+    "undefined", "unknown", "admin", "user", "username", "login", "pass", "value", "secure", "sensitive",
+    "api_key", "apikey", "access_token", "refresh_token", "client_secret", "private_key",
+})
+
+
+_ENCRYPTED_OR_REFERENCE = (
+    "$ANSIBLE_VAULT", "ENC[", "vault:", "arn:", "ssm:", "{{resolve:", "@Microsoft.KeyVault(", "sm://",
+    "op://", "secretref:", "gcp:secretmanager",
+)
+
+
+def is_secret_store_reference(value: str) -> str | None:
+    """Ansible Vault / SOPS ciphertext, AWS SSM / Secrets Manager ARNs, Key Vault and 1Password refs."""
+    return "secret-store reference" if value.lstrip().startswith(_ENCRYPTED_OR_REFERENCE) else None
+
+
+def refers_elsewhere(value: str) -> str | None:
+    """An env var name, a dotted attribute path, a file path or a bare URL: where a secret is, not one."""
+    if _ENV_NAME.fullmatch(value) or _DOTTED.fullmatch(value):
+        return "names a variable"
+    if _PATH.fullmatch(value):
+        return "file path"
+    if _URL.fullmatch(value) and "@" not in value:
+        return "url"
+    return None
+
+
+_PEM_BODY = regex.compile(r"-----BEGIN[^-]*-----(?P<body>.*?)(?:-----END|$)", regex.DOTALL)
+
+
+def is_truncated_key(value: str) -> str | None:
+    """A PEM block with a body too short to be a key: documentation or a placeholder."""
+    m = _PEM_BODY.search(value)
+    if m is None:
+        return None
+    body = regex.sub(r"[^A-Za-z0-9+/=]", "", m.group("body").replace("\\n", ""))
+    return "truncated key" if len(body) < 100 else None
+
+
+def is_prose(value: str) -> str | None:
+    """``"Enter your password"``: words with spaces, except multi-line key material (PEM)."""
+    if "-----BEGIN" in value:
+        return None
+    return "prose" if regex.search(r"\s", value.strip()) else None
+
+
+def is_common_word(value: str) -> str | None:
+    lowered = value.lower()
+    return "common word" if lowered in COMMON_VALUES else None
+
+
+_DUMMY = ("deadbeef", "cafebabe", "abc123", "123456", "foobar", "qwerty", "asdf")
+
+
+def is_dummy(value: str) -> str | None:
+    """``DEADBEEF``, ``abc123def456``, ``foobar1``, ``...def456``: values typed into tests and docs."""
+    lowered = value.lower()
+    if "..." in value:
+        return "elided value"
+    return "dummy value" if any(word in lowered for word in _DUMMY) else None
+
+
+def names_a_credential(value: str) -> str | None:
+    """``mypassword``, ``MySecretToken``, AWS's ``...EXAMPLEKEY``: documentation values."""
+    lowered = value.lower()
+    if any(word in lowered for word in ("password", "passwd", "secret", "token", "apikey")) or "EXAMPLE" in value:
+        return "documentation value"
+    return None
+
+
+def is_wordy(value: str) -> str | None:
+    """``password_reset``, ``x-api-key``, ``AWSAccessKeyId``, ``serverlessrepo:applicationId``:
+    letters-only words joined by separators or CamelCase are identifiers, not values."""
+    if not _WORDY.fullmatch(value):
+        return None
+    separated = any(c in value for c in "_.-:/")
+    return "identifier-like" if separated or len(_CAMEL_WORD.findall(value)) >= 2 else None
+
+
+def is_regular_expression(value: str) -> str | None:
+    """``[!#$%&'*+.^_`|~0-9A-Za-z-]+``: a pattern that matches tokens, not a token."""
+    return "regular expression" if _REGEX_SYNTAX.search(value) else None
+
+
+VALUE_CHECKS: tuple[Callable[[str], str | None], ...] = (
+    filters.first_rejection,
+    is_secret_store_reference,
+    refers_elsewhere,
+    is_truncated_key,
+    is_prose,
+    is_common_word,
+    names_a_credential,
+    is_dummy,
+    is_wordy,
+    is_regular_expression,
+)
+
+
+def rejection(kind: str, value: str) -> str | None:
+    """Why ``value`` bound to a name of ``kind`` is not a credential, or ``None`` to keep it."""
+    if kind == "account":
+        return None if ACCOUNT_SHAPE.fullmatch(value) and not filters.first_rejection(value) else "not an account id"
+    for check in VALUE_CHECKS:
+        reason = check(value)
+        if reason:
+            return reason
+    if kind in ("token", "secret") and (len(value) < 8 or value.isalpha() and value.islower()):
+        return "too weak for a key or token"
+    return None
+
+
+def looks_like_test_value(value: str) -> bool:
+    lowered = value.lower()
+    return any(w in lowered for w in ("test", "fake", "dummy", "mock", "sample"))

@@ -1,0 +1,185 @@
+"""The AST stage on its own: names, values, fallbacks, gating, and what reports carry."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from scanner.ast import detector as detector_module
+from scanner.ast.names import classify_name, is_credential_metadata
+from scanner.ast.tree import TreeDocument
+from scanner.ast.values import rejection
+from scanner.models import Blob, Provenance, ScanStats
+from scanner.rules import load_rules
+from scanner.scan import BlobScanner, ScanOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "fixtures" / "ast"
+SCHEMA = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
+RULES = load_rules([ROOT / "rules" / "ast.toml", FIXTURES / "naive-regex.toml"], bundled=False)
+
+
+def scan(text: str, path: str, rules=RULES, **options):
+    stats = ScanStats()
+    findings = BlobScanner(rules, ScanOptions(**options)).scan_blob(Blob(text.encode(), Provenance("file", path)), stats)
+    return [(f.location.line, f.rule_id, "+".join(f.detectors), f.secret) for f in findings], stats
+
+
+@pytest.mark.parametrize("name, kind, ibkr", [
+    ("password", "password", False), ("TWS_PASSWORD", "password", True), ("IbPassword", "password", True),
+    ("TWS_PASSWORD_PAPER", "password", True), ("FIXPassword", "password", True), ("db_pass", "password", False),
+    ("apiKey", "secret", False), ("consumer_key", "secret", False), ("IBEAM_KEY", "secret", True),
+    ("IBEAM_PYOTP_SECRET", "secret", True), ("IBIND_OAUTH1A_ACCESS_TOKEN_SECRET", "secret", True),
+    ("accessToken", "token", False), ("FLEX_TOKEN", "token", True), ("dh_prime", "secret", False),
+    ("account_id", "account", False), ("IBIND_ACCOUNT_ID", "account", True),
+])
+def test_credential_names(name, kind, ibkr):
+    found = classify_name(name)
+    assert found is not None and (found.kind, found.ibkr) == (kind, ibkr)
+
+
+@pytest.mark.parametrize("name", [
+    "token_type", "pad_token", "eos_token", "TWS_PASSWORD_FILE", "password_prompt", "use_password", "secret_name",
+    "IBEAM_SECRETS_SOURCE", "client_key_id", "key", "tokenizer", "IBEAM_ACCOUNT", "num_tokens", "pass",
+])
+def test_names_that_are_not_credentials(name):
+    assert classify_name(name) is None
+
+
+def test_metadata_names_are_told_apart_from_unrelated_ones():
+    assert is_credential_metadata("token_type") and is_credential_metadata("TWS_PASSWORD_FILE")
+    assert not is_credential_metadata("password") and not is_credential_metadata("color")
+
+
+@pytest.mark.parametrize("kind, value, reason", [
+    ("password", "hunter2-Real", None),
+    ("password", "changeme", "placeholder"),
+    ("password", "${DB_PASSWORD}", "template"),
+    ("password", "Log in with it", "prose"),
+    ("password", "/run/secrets/tws_password", "path"),
+    ("password", "TWS_PASSWORD", "variable"),
+    ("password", "$ANSIBLE_VAULT;1.1;AES256", "secret-store"),
+    ("token", "bearer", "common"),
+    ("token", "mytradingkey", "weak"),
+    ("secret", "-----BEGIN PRIVATE KEY-----\\nMIIEvQ\\n-----END PRIVATE KEY-----", "truncated"),
+    ("account", "U4829173", None),
+    ("account", "trader7", "account"),
+])
+def test_value_checks(kind, value, reason):
+    got = rejection(kind, value)
+    assert (got is None) if reason is None else (got is not None and reason in got), got
+
+
+def test_parse_error_falls_back_to_regex_only_and_is_counted():
+    found, stats = scan('def broken(:\n    password = "Pe7-Kq9z-Lm2"\n', "broken.py")
+    assert found == [(2, "naive-credential", "regex", "Pe7-Kq9z-Lm2")]
+    assert stats.notes == {"ast: parse error, regex only": 1}
+
+
+def test_missing_grammar_falls_back_and_dockerfile_uses_the_line_reader(monkeypatch):
+    monkeypatch.setattr(detector_module, "parser_for", lambda name: None)
+    found, stats = scan('password = os.environ["X"]\ntoken = "Mg7-Kq9z-Lm2x"\n', "app.py")
+    assert [f[3] for f in found] == ["os.environ[", "Mg7-Kq9z-Lm2x"]  # exactly what regex alone says
+    assert stats.notes == {"ast: no grammar for python, regex only": 1}
+    found, stats = scan("FROM alpine\nENV API_TOKEN Dk7Zq2Lm9Xv4Rt8w\n", "Dockerfile")
+    assert found == [(2, "hardcoded-credential", "ast", "Dk7Zq2Lm9Xv4Rt8w")]
+    assert stats.notes == {"ast: no grammar for dockerfile, line reader used": 1}
+
+
+def test_a_detector_bug_never_loses_regex_findings(monkeypatch):
+    def explode(self, offsets):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(TreeDocument, "bindings", explode)
+    found, stats = scan('password = "Bg4-Kq9z-Lm2"\n', "app.py")
+    assert found == [(1, "naive-credential", "regex", "Bg4-Kq9z-Lm2")]
+    assert stats.notes == {"ast: files parsed": 1, "ast: internal error, regex only": 1}
+
+
+def test_large_files_stay_regex_only(monkeypatch):
+    monkeypatch.setattr(detector_module, "MAX_PARSE_BYTES", 100)
+    found, stats = scan('token = os.getenv("X")\n' + "#" * 200 + "\n", "big.py")
+    assert [f[3] for f in found] == ["os.getenv("]
+    assert stats.notes == {"ast: file too large, regex only": 1}
+
+
+def test_only_files_with_a_keyword_and_a_literal_are_parsed():
+    ast_only = load_rules([ROOT / "rules" / "ast.toml"], bundled=False)
+    _, stats = scan("def f(x):\n    return x + 1\n", "plain.py", ast_only)
+    assert stats.notes == {}
+    _, stats = scan("password = read_password()\nprint(password)\n", "noliteral.py", ast_only)
+    assert stats.notes == {}  # a keyword, but no literal after it and no regex match: not parsed
+    _, stats = scan('password = "Gt5-Kq9z-Lm2"\n', "literal.py", ast_only)
+    assert stats.notes == {"ast: files parsed": 1}
+    _, stats = scan("password = read_password()  # no literal, but the regex matched\n", "judged.py")
+    assert stats.notes == {"ast: files parsed": 1, "ast: regex match on code, dropped": 1}
+
+
+def test_unquoted_name_used_nowhere_else_is_downgraded_not_dropped():
+    found, stats = scan("TOTP_SECRET=JBSWY3DPEHPK3PXQ\n", "pasted.py")
+    assert found == [(1, "naive-credential", "regex", "JBSWY3DPEHPK3PXQ")]
+    assert stats.notes == {"ast: files parsed": 1, "ast: regex match on a bare name, downgraded": 1}
+
+
+def test_disabled_by_environment(monkeypatch):
+    monkeypatch.setenv("BROKERSCAN_AST", "0")
+    found, stats = scan('token = os.getenv("X")\nif password == "x": pass\nHEADERS = {"X-Api-Key": "Hk4s8Lq2Zx7Vm3Kp"}\n',
+                        "app.py")
+    assert [f[3] for f in found] == ["os.getenv("]
+    assert stats.notes == {}
+
+
+def test_grammars_load_lazily():
+    code = ("import sys, scanner.cli, scanner.scan\n"
+            "print(sorted(m for m in sys.modules if m.startswith('tree_sitter')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_cli_reports_detectors_and_confidence_in_json_and_sarif(tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    (tmp_path / "main.go").write_text('package main\n\nfunc f() {\n\tpassword := "Go5-Lq2m-Zk9r"\n\t_ = password\n}\n')
+    result = run_cli("dir", ".", "--no-config", "-f", "json", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    [finding] = [f for f in json.loads(result.stdout)["findings"] if f["rule_id"] == "hardcoded-credential"]
+    assert (finding["line"], finding["detectors"]) == (4, ["ast"]) and 0 < finding["confidence"] < 1
+    result = run_cli("dir", ".", "--no-config", "-f", "sarif", cwd=tmp_path)
+    sarif = json.loads(result.stdout)
+    jsonschema.validate(sarif, SCHEMA)
+    [res] = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "hardcoded-credential"]
+    assert res["properties"]["detectors"] == ["ast"] and res["properties"]["confidence"] == finding["confidence"]
+    assert "Go5-Lq2m-Zk9r" not in result.stdout.decode()
+
+
+def test_cli_min_confidence_filters_downgraded_matches(tmp_path):
+    (tmp_path / "auth.py").write_text('if password == "hunter2-Real":\n    pass\n')
+    rules = str(FIXTURES / "naive-regex.toml")
+    everything = run_cli("dir", ".", "--no-config", "--rules", rules, "-f", "json", cwd=tmp_path)
+    [finding] = json.loads(everything.stdout)["findings"]
+    assert finding["confidence"] == 0.45
+    filtered = run_cli("dir", ".", "--no-config", "--rules", rules, "-f", "json", "--min-confidence", "0.5",
+                       cwd=tmp_path)
+    assert filtered.returncode == 0 and json.loads(filtered.stdout)["findings"] == []
+
+
+def test_documentation_files_are_not_parsed_and_their_matches_are_downgraded():
+    found, stats = scan('Set `password = "Dc4-Kq9z-Lm2"` in your config.\n', "README.md")
+    assert found == [(1, "naive-credential", "regex", "Dc4-Kq9z-Lm2")]
+    assert stats.notes == {"ast: regex match in documentation, downgraded": 1}
+    code, _ = scan('password = "Dc4-Kq9z-Lm2"\n', "app.py")
+    findings = BlobScanner(RULES, ScanOptions()).scan_blob(
+        Blob(b'Set `password = "Dc4-Kq9z-Lm2"`.\n', Provenance("file", "docs/README.md")), ScanStats())
+    assert findings[0].confidence < 0.7 and code[0][2] == "regex+ast"
+
+
+def test_regex_match_on_a_value_the_ast_rejects_is_downgraded():
+    stats = ScanStats()
+    findings = BlobScanner(RULES, ScanOptions()).scan_blob(
+        Blob(b'client_password = "DEADBEEF-0001"\n', Provenance("file", "app.py")), stats)
+    [finding] = findings
+    assert finding.detectors == ("regex",) and finding.confidence == 0.45
+    assert stats.notes["ast: regex match on a value the AST rejects, downgraded"] == 1
