@@ -174,3 +174,7 @@ class ScanTarget:
     command: str  # "dir" | "git" | "staged" | "stdin"
     roots: tuple[str, ...]  # absolute paths of scan roots ("" for stdin)
     hostname: str = ""
+    host_root: str = ""  # filesystem ("host") scans: where the machine's "/" is; "" for repository scans
+    # git and staged scans: the repository as SARIF ``versionControlProvenance`` describes it, as sorted
+    # pairs of ``repositoryUri`` (no credentials), ``revisionId`` (HEAD) and ``branch``; empty otherwise.
+    vcs: tuple[tuple[str, str], ...] = ()

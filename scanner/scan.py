@@ -9,17 +9,30 @@ batches so the result never depends on ``--jobs``.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from .decode import BinaryContent, prepare
 from .engine import Engine
+from .ast import AstDetector
 from .findings import to_findings
-from .models import Blob, Finding, Provenance, ScanStats
-from .rules import Rule
-from .sources.files import FileItem, read_error_reason, read_file, walk
+from .hostscan import default_places, escalate_exposed, exposure
+from .models import Blob, Finding, Match, Provenance, ScanStats
+from .notebooks import is_notebook, scan_notebook, with_cell
+from .rules import Rule, regex_rules
+from .sources.archives import ArchiveLimits, archive_kind, iter_members, looks_like
+from .sources.files import (
+    FileItem,
+    WalkOptions,
+    open_regular,
+    read_error_reason,
+    read_file_stat,
+    walk,
+)
 from .suppress import Allowlist, inline_ignored
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
@@ -40,6 +53,13 @@ class ScanOptions:
     backend: str = "auto"
     progress: bool = False
     severity_overrides: tuple[tuple[str, str], ...] = field(default=())
+    # Filesystem ("host") scans and archives: see scanner/hostscan.py and sources/archives.py.
+    host_root: str | None = None  # set: a host scan, and where the host's "/" is
+    follow_symlinks: bool = False
+    one_file_system: bool = False
+    archives: bool = True
+    archive_depth: int = 3
+    archive_max_bytes: int = 256 * 1024 * 1024  # expanded bytes per archive, and largest archive opened
 
 
 class BlobScanner:
@@ -47,7 +67,8 @@ class BlobScanner:
 
     def __init__(self, rules: Sequence[Rule], options: ScanOptions) -> None:
         self.rules = {r.id: r for r in rules}
-        self.engine = Engine(rules, backend=options.backend)
+        self.engine = Engine(regex_rules(rules), backend=options.backend)
+        self.ast = AstDetector(rules, backend=options.backend)
         self.options = options
         self.allowlist = Allowlist.build(options.allow_secrets, options.stopwords)
 
@@ -61,10 +82,22 @@ class BlobScanner:
         stats.bytes_scanned += len(blob.data)
         if prepared.note:
             stats.note(prepared.note)
-        matches = self.engine.scan(prepared.data, blob.provenance.path, encoding=prepared.encoding)
-        if not matches:
-            return []
-        return [f for f in to_findings(matches, self.rules, blob.provenance) if self._keep(f, stats)]
+        path = blob.provenance.path
+
+        def detect(data: bytes, encoding: str, syntax: str | None = None, parse: bytes | None = None) -> list[Match]:
+            """Regex engine, then the AST stage (which parses only when worth it)."""
+            matches = self.engine.scan(data, path, encoding=encoding)
+            return self.ast.refine(parse or data, path, encoding, matches, stats, syntax)
+
+        cells = scan_notebook(prepared.data, detect) if is_notebook(path) else None
+        if cells is not None:
+            found = to_findings([match for match, _ in cells], self.rules, blob.provenance)
+            findings = [with_cell(finding, facts) for finding, (_, facts) in zip(found, cells)]
+        else:
+            if is_notebook(path):
+                stats.note("notebook: malformed, scanned as text")
+            findings = to_findings(detect(prepared.data, prepared.encoding), self.rules, blob.provenance)
+        return [f for f in findings if self._keep(f, stats)]
 
     def _keep(self, finding: Finding, stats: ScanStats) -> bool:
         if inline_ignored(finding.line_text, finding.rule_id):
@@ -81,11 +114,14 @@ class BlobScanner:
 
 # --- process pool plumbing -------------------------------------------------------------
 
+WINDOW_PER_JOB = 4  # batches in flight per worker: hides latency, bounds memory
+
 _WORKER: BlobScanner | None = None
 
 
 def _init_worker(rules: Sequence[Rule], options: ScanOptions) -> None:
     global _WORKER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _WORKER = BlobScanner(rules, options)
 
 
@@ -95,20 +131,90 @@ def _scan_batch(batch: list[FileItem], base: str) -> tuple[list[Finding], ScanSt
 
 
 def scan_items(scanner: BlobScanner, items: Iterable[FileItem], base: str) -> tuple[list[Finding], ScanStats]:
+    """Read and scan walked files (archives member by member); problems become counted skips."""
     stats = ScanStats()
     findings: list[Finding] = []
     for item in items:
         try:
-            data = read_file(item, scanner.options.max_file_size)
-        except Exception as exc:  # noqa: BLE001 - any read problem is a counted skip
-            stats.skip(read_error_reason(exc), item.display)
-            continue
-        provenance = Provenance(kind="file", path=item.display, root=base)
-        try:
-            findings.extend(scanner.scan_blob(Blob(data, provenance), stats))
+            findings.extend(_scan_item(scanner, item, base, stats))
         except Exception as exc:  # noqa: BLE001 - a scanner bug must not lose the rest of the scan
             stats.skip(f"internal-error-{type(exc).__name__}", item.display)
     return findings, stats
+
+
+def _scan_item(scanner: BlobScanner, item: FileItem, base: str, stats: ScanStats) -> list[Finding]:
+    options = scanner.options
+    if options.archives and archive_kind(item.abspath) is not None:
+        found = _scan_archive(scanner, item, base, stats)
+        if found is not None:
+            return found
+    if item.size > options.max_file_size:  # an archive-sized file that is not an archive after all
+        stats.skip("too-large", item.display)
+        return []
+    try:
+        data, st = read_file_stat(item, options.max_file_size, is_binary=_is_binary)
+    except Exception as exc:  # noqa: BLE001 - any read problem is a counted skip
+        stats.skip(read_error_reason(exc), item.display)
+        return []
+    if item.mtime_ns and (st.st_mtime_ns != item.mtime_ns or st.st_size != item.size):
+        stats.note("changed during the scan (scanned as read)")
+    provenance = Provenance(kind="file", path=item.display, root=options.host_root or base,
+                            extra=_labels(item.place))
+    return _with_exposure(scanner.scan_blob(Blob(data, provenance), stats), item, st, options)
+
+
+def _scan_archive(scanner: BlobScanner, item: FileItem, base: str, stats: ScanStats) -> list[Finding] | None:
+    """Each member is a blob of its own (kind ``archive``, path ``outer!inner``).
+    None when the file is not the archive its name says: scan it as a file."""
+    options = scanner.options
+    try:
+        fd, st = open_regular(item, max(options.archive_max_bytes, options.max_file_size))
+    except Exception as exc:  # noqa: BLE001
+        stats.skip(read_error_reason(exc), item.display)
+        return []
+    limits = ArchiveLimits(max_member_bytes=options.max_file_size, max_total_bytes=options.archive_max_bytes,
+                           max_depth=options.archive_depth)
+    places = default_places()
+    found: list[Finding] = []
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            head = fh.peek(512)[:512]  # fills the read buffer: no extra system call
+        except OSError:
+            head = b""
+        if not looks_like(archive_kind(item.abspath) or "", head):
+            return None
+        for path, data in iter_members(fh, item.abspath, item.display, limits, stats):
+            inner = path.rsplit("!", 1)[-1].lstrip("./")
+            provenance = Provenance(kind="archive", path=path, root=options.host_root or base,
+                                    extra=_labels(places.label_of("/" + inner) or item.place))
+            found.extend(scanner.scan_blob(Blob(data, provenance), stats))
+    return _with_exposure(found, item, st, options)
+
+
+def _labels(place: str | None) -> tuple[tuple[str, str], ...]:
+    return (("place", place),) if place else ()
+
+
+def _with_exposure(findings: list[Finding], item: FileItem, st: os.stat_result,
+                   options: ScanOptions) -> list[Finding]:
+    """Host scans: add who can read the file (mode, owner, exposed, fix) to its findings."""
+    if not findings or not options.host_root:
+        return findings
+    facts = exposure(item.abspath, st, options.host_root, item.place)
+    out = []
+    for f in findings:
+        extra = tuple(sorted(dict((*f.provenance.extra, *facts)).items()))
+        out.append(replace(f, provenance=replace(f.provenance, extra=extra)))
+    return out
+
+
+def _is_binary(head: bytes) -> bool:
+    """The same verdict ``decode.prepare`` gives the whole file, from its first 8 KiB."""
+    try:
+        prepare(head)
+    except BinaryContent:
+        return True
+    return False
 
 
 def _batches(items: Iterable[FileItem]) -> Iterator[list[FileItem]]:
@@ -125,11 +231,19 @@ def _batches(items: Iterable[FileItem]) -> Iterator[list[FileItem]]:
 
 
 def scan_files(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions) -> tuple[list[Finding], ScanStats]:
-    """Scan files and directories; findings sorted by path, line, column, rule."""
+    """Scan files and directories; findings sorted by path, line, column, rule.
+
+    The walk is a generator consumed lazily: at most ``WINDOW_PER_JOB * jobs`` batches
+    are in flight, so memory does not grow with the size of the tree.
+    """
     started = time.perf_counter()
     stats = ScanStats()
     base = os.getcwd()
-    items = walk(paths, stats, excludes=options.excludes, max_file_size=options.max_file_size, base=base)
+    walk_options = WalkOptions(
+        max_file_size=options.max_file_size, excludes=options.excludes, host_root=options.host_root,
+        follow_symlinks=options.follow_symlinks, one_file_system=options.one_file_system,
+        archive_max_bytes=options.archive_max_bytes if options.archives else 0)
+    items = walk(paths, stats, max_file_size=options.max_file_size, base=base, options=walk_options)
     head: list[FileItem] = []
     head_bytes = 0
     for item in items:
@@ -141,7 +255,7 @@ def scan_files(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions
         items = iter(())
     jobs = options.jobs or os.cpu_count() or 1
     findings: list[Finding] = []
-    progress = _progress(options.progress)
+    progress = _Progress(started) if options.progress else None
     if jobs == 1 or (len(head) < INLINE_MAX_FILES and head_bytes < INLINE_MAX_BYTES):
         scanner = BlobScanner(rules, options)
         for batch in _batches(_chain(head, items)):
@@ -153,18 +267,29 @@ def scan_files(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions
         context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         with context.Pool(jobs, initializer=_init_worker, initargs=(list(rules), options)) as pool:
             batches = ((batch, base) for batch in _batches(_chain(head, items)))
-            for found, batch_stats in pool.imap(_star_scan_batch, batches, chunksize=1):
+            for found, batch_stats in _bounded_imap(pool, _scan_batch, batches, WINDOW_PER_JOB * jobs):
                 _collect(findings, stats, found, batch_stats, progress)
     if progress is not None:
         progress.close()
     findings = apply_severity_overrides(findings, options.severity_overrides)
+    if options.host_root:
+        findings = escalate_exposed(findings)
     findings.sort(key=Finding.sort_key)
     stats.duration_s = time.perf_counter() - started
     return findings, stats
 
 
-def _star_scan_batch(args: tuple[list[FileItem], str]) -> tuple[list[Finding], ScanStats]:
-    return _scan_batch(*args)
+def _bounded_imap(pool, func, arg_tuples: Iterable[tuple], window: int) -> Iterator:
+    """``pool.imap`` that pulls its input lazily: ``Pool.imap`` drains the input iterator in a
+    feeder thread (the whole walk in memory); here at most ``window`` tasks are in flight.
+    Results come back in input order."""
+    pending: deque = deque()
+    for args in arg_tuples:
+        pending.append(pool.apply_async(func, args))
+        if len(pending) >= window:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
 
 
 def _chain(head: list[FileItem], rest: Iterable[FileItem]) -> Iterator[FileItem]:
@@ -172,20 +297,31 @@ def _chain(head: list[FileItem], rest: Iterable[FileItem]) -> Iterator[FileItem]
     yield from rest
 
 
-def _collect(findings: list[Finding], stats: ScanStats, found: list[Finding], batch_stats: ScanStats, progress) -> None:
+def _collect(findings: list[Finding], stats: ScanStats, found: list[Finding], batch_stats: ScanStats,
+             progress: _Progress | None) -> None:
     findings.extend(found)
     stats.merge(batch_stats)
     if progress is not None:
-        progress.update(batch_stats.files_scanned + batch_stats.files_skipped)
-        progress.set_postfix(MB=f"{stats.bytes_scanned / 1e6:.0f}", findings=len(findings), refresh=False)
+        progress.update(batch_stats.files_scanned + batch_stats.files_skipped, stats.bytes_scanned, len(findings))
 
 
-def _progress(enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
+class _Progress:
+    """tqdm on stderr: files (and their rate), MB scanned, MB/s, findings."""
 
-    return tqdm(unit=" files", file=sys.stderr, dynamic_ncols=True, leave=False)
+    def __init__(self, started: float) -> None:
+        from tqdm import tqdm
+
+        self.started = started
+        self.bar = tqdm(unit=" files", file=sys.stderr, dynamic_ncols=True, leave=False, mininterval=0.5)
+
+    def update(self, files: int, scanned_bytes: int, findings: int) -> None:
+        elapsed = max(time.perf_counter() - self.started, 1e-6)
+        self.bar.set_postfix_str(f"{scanned_bytes / 1e6:,.0f} MB, {scanned_bytes / 1e6 / elapsed:,.1f} MB/s, "
+                                 f"{findings} findings", refresh=False)
+        self.bar.update(files)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def apply_severity_overrides(findings: list[Finding], overrides: Sequence[tuple[str, str]]) -> list[Finding]:

@@ -9,7 +9,9 @@ What GitHub reads, and where it comes from here:
   The fingerprint is computed upstream from the rule, the secret and the path, so
   an alert survives lines moving around it;
 * ``artifactLocation.uri`` relative to ``SRCROOT`` and a ``region`` with at least
-  ``startLine``: where the alert is drawn.
+  ``startLine``: where the alert is drawn. Filesystem (host) scans report absolute
+  paths, which become absolute ``file://`` URIs, and record ``scanKind``/``scanRoot``
+  beside the host name in the run's properties, so reports from many machines merge.
 
 GitHub rejects uploads over 25,000 results or 10 MB gzipped. Rather than
 produce a file that fails to upload, ``render_sarif`` keeps the most severe
@@ -121,7 +123,8 @@ def _sarif_log(findings: Sequence[Finding], total: int, stats: ScanStats, target
             properties={"filesScanned": stats.files_scanned, "bytesScanned": stats.bytes_scanned,
                         "durationSeconds": rounded(stats.duration_s, 3)},
         )],
-        properties={"hostname": target.hostname, "command": target.command, "roots": list(target.roots)},
+        properties={"hostname": target.hostname, "command": target.command, "roots": list(target.roots),
+                    **({"scanKind": "filesystem", "scanRoot": target.host_root} if target.host_root else {})},
     )
     log = to_json(SarifLog(runs=[run], version=SARIF_VERSION, schema_uri=SARIF_SCHEMA_URI))
     return {"$schema": log.pop("$schema"), "version": log.pop("version"), **log}
@@ -170,6 +173,8 @@ def _result(finding: Finding, rule_index: int, bases: dict[str, tuple[str, str]]
         properties["decoded"] = finding.decoded
     if p.commit:
         properties.update({"commit": p.commit, "author": p.author, "date": p.date})
+    for key, value in p.extra:  # place, mode, owner, exposed, fix (host scans); hosts (merged reports)
+        properties.setdefault(key, value)
 
     path = p.path
     if p.kind == "archive" and "!" in path:
@@ -230,7 +235,7 @@ def _artifact_location(path: str, p: Provenance, bases: dict[str, tuple[str, str
     base_id = SRCROOT
     if p.root:
         base_id = bases.get(os.path.normpath(os.path.abspath(p.root)), (SRCROOT, ""))[0]
-    return ArtifactLocation(uri=quote(path, safe="/"), uri_base_id=base_id)
+    return ArtifactLocation(uri=quote(path.encode("utf-8", "surrogateescape"), safe="/"), uri_base_id=base_id)
 
 
 def _notifications(stats: ScanStats, dropped: int, max_results: int,

@@ -78,11 +78,19 @@ def _finding_lines(finding: Finding, show_secrets: bool, color: bool) -> list[st
     facts = [f"entropy {finding.entropy:.2f}", f"confidence {finding.confidence:.2f}"]
     if finding.decoded:
         facts.append(f"decoded from {_printable(finding.decoded)}")
-    return [
+    extra = dict(finding.provenance.extra)
+    facts.extend(f"{key} {_printable(extra[key])}" for key in ("place", "mode", "owner", "hosts") if key in extra)
+    lines = [
         f"  {label}  {_printable(finding.title)} [{finding.rule_id}]  {loc.line}:{loc.column}",
         INDENT * 2 + _printable(snippet(finding, show_secrets).strip()),
         INDENT * 2 + ", ".join(facts),
     ]
+    if "exposed" in extra:  # host scans: someone besides the owner can read this file
+        lines.append(INDENT * 2 + _style(f"exposed: {_printable(extra['exposed'])} (readable by "
+                                         f"{_printable(extra.get('readable-by', '?'))})", BOLD, color))
+        if "fix" in extra:
+            lines.append(INDENT * 2 + f"fix: {_printable(extra['fix'])}")
+    return lines
 
 
 def _summary_lines(findings: Sequence[Finding], stats: ScanStats, verbose: bool) -> list[str]:

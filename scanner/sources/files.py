@@ -1,9 +1,14 @@
-"""Walk files and directories without ever blocking, following links or raising.
+"""Walk files and directories without ever blocking, looping or raising.
 
-The walker only looks (``lstat``); reading happens in ``read_file`` so it can run
-in worker processes. Everything passed over is recorded in ``ScanStats`` by
-reason: broken symlinks, symlinks, FIFOs/sockets/devices, unreadable
-directories, files over the size cap. User excludes are counted as notes.
+The walker only looks (``lstat``); reading happens in ``read_file`` so it can run in
+worker processes. It is a generator over an explicit stack, so memory grows with the
+depth of the tree and the width of one directory, never with the size of the tree.
+Everything passed over is recorded in ``ScanStats`` by reason: broken symlinks,
+symlinks, FIFOs/sockets/devices, unreadable directories, files over the size cap,
+pseudo filesystems and other devices (host scans). User excludes are counted as notes.
+
+Symlinks are not followed unless asked; when they are, every directory is entered at
+most once (by device and inode), so a link loop is a counted skip, not a hang.
 """
 from __future__ import annotations
 
@@ -11,19 +16,37 @@ import errno
 import fnmatch
 import os
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from ..hostscan import Places, default_places, host_path, pseudo_dirs
 from ..models import ScanStats
+from .archives import archive_kind
 
 ALWAYS_SKIPPED_DIRS = (".git",)
+HEAD_BYTES = 8192  # what a binary sniff needs (decode.BINARY_SNIFF_BYTES)
 
 
 @dataclass(frozen=True, slots=True)
 class FileItem:
     abspath: str
-    display: str  # relative to the report base (cwd) when below it, else absolute
+    display: str  # host path in host scans; else relative to the report base (cwd) when below it
     size: int
+    place: str | None = None  # hostscan label: "dotenv", "shell-history", ...
+    mtime_ns: int = 0  # from the walk, to notice files that change before they are read
+    follow: bool = False  # reached through a symlink the user asked to follow
+
+
+@dataclass(frozen=True, slots=True)
+class WalkOptions:
+    """How to walk. ``host_root`` set means a host scan (see ``scanner.hostscan``)."""
+
+    max_file_size: int
+    excludes: tuple[str, ...] = ()
+    host_root: str | None = None
+    follow_symlinks: bool = False
+    one_file_system: bool = False
+    archive_max_bytes: int = 0  # archives up to this size pass the --max-file-size cap (0: no archives)
 
 
 def display_path(abspath: str, base: str) -> str:
@@ -59,96 +82,224 @@ def is_excluded(relpath: str, patterns: Sequence[str]) -> bool:
 
 
 def walk(paths: Iterable[str], stats: ScanStats, *, excludes: Sequence[str] = (),
-         max_file_size: int, base: str | None = None) -> Iterator[FileItem]:
-    """Regular files under ``paths`` in a stable (sorted) order."""
-    base = base or os.getcwd()
-    for given in paths:
-        root = os.path.abspath(given)
+         max_file_size: int, base: str | None = None, options: WalkOptions | None = None) -> Iterator[FileItem]:
+    """Regular files under ``paths`` in a stable (sorted, depth-first) order.
+
+    ``options`` (when given) carries everything beyond the repository defaults:
+    host root, symlink following, one filesystem, archives over the size cap.
+    """
+    opts = options or WalkOptions(max_file_size=max_file_size, excludes=tuple(excludes))
+    yield from _Walker(stats, opts, base or os.getcwd()).walk(paths)
+
+
+class _Walker:
+    def __init__(self, stats: ScanStats, opts: WalkOptions, base: str) -> None:
+        self.stats = stats
+        self.opts = opts
+        self.base = base
+        self.places: Places = default_places()
+        self.host_root = os.path.abspath(opts.host_root) if opts.host_root else None
+        self.pseudo = pseudo_dirs(self.host_root, self.host_root == "/") if self.host_root else frozenset()
+        self.visited: set[tuple[int, int]] = set()  # directories entered, when following symlinks
+
+    def walk(self, paths: Iterable[str]) -> Iterator[FileItem]:
+        for given in paths:
+            root = os.path.abspath(given)
+            try:
+                st = os.lstat(root)
+                followed = stat.S_ISLNK(st.st_mode) and self.opts.follow_symlinks
+                if followed:
+                    st = os.stat(root)
+            except OSError as exc:
+                self.stats.skip(_reason(exc), given)
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if root in self.pseudo:
+                    self.stats.skip("pseudo-filesystem", self._display(root))
+                    continue
+                yield from self._tree(root, st)
+            else:
+                item = self._file(root, os.path.basename(root), st, False, followed, explicit=True)
+                if item:
+                    yield item
+
+    def _display(self, path: str) -> str:
+        if self.host_root:
+            return host_path(path, self.host_root)
+        return display_path(path, self.base)
+
+    def _list(self, directory: str) -> list[os.DirEntry] | None:
         try:
-            st = os.lstat(root)
+            with os.scandir(directory) as it:
+                return sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            stats.skip(_reason(exc), given)
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            yield from _walk_dir(root, root, stats, excludes, max_file_size, base)
-        else:
-            item = _classify(root, st, stats, max_file_size, base)
+            reason = "unreadable-directory" if exc.errno in (errno.EACCES, errno.EPERM) else _reason(exc)
+            self.stats.skip(reason, self._display(directory))
+            return None
+
+    def _tree(self, root: str, root_st: os.stat_result) -> Iterator[FileItem]:
+        root_dev = root_st.st_dev
+        self.visited.add((root_st.st_dev, root_st.st_ino))
+        entries = self._list(root)
+        if entries is None:
+            return
+        # frames: (entries, places_only, (dev, ino) of the directory)
+        stack: list[tuple[Iterator[os.DirEntry], bool, tuple[int, int]]] = [
+            (iter(entries), False, (root_st.st_dev, root_st.st_ino))]
+        prefix = root if root.endswith(os.sep) else root + os.sep
+        while stack:
+            it, places_only, _ = stack[-1]
+            entry = next(it, None)
+            if entry is None:
+                stack.pop()
+                continue
+            path = entry.path
+            rel = path[len(prefix):].replace(os.sep, "/") if path.startswith(prefix) else \
+                os.path.relpath(path, root).replace(os.sep, "/")
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                self.stats.skip(_reason(exc), self._display(path))
+                continue
+            followed = False
+            if stat.S_ISLNK(st.st_mode):
+                if not self.opts.follow_symlinks:
+                    self.stats.skip("symlink-not-followed" if os.path.exists(path) else "broken-symlink",
+                                    self._display(path))
+                    continue
+                try:
+                    st = os.stat(path)
+                except OSError as exc:
+                    reason = "broken-symlink" if exc.errno == errno.ENOENT else _reason(exc)
+                    self.stats.skip(reason, self._display(path))
+                    continue
+                followed = True
+            if stat.S_ISDIR(st.st_mode):
+                child_only = self._enter(path, rel, entry.name, st, root_dev, places_only, followed,
+                                         [frame[2] for frame in stack])
+                if child_only is None:
+                    continue
+                sub = self._list(path)
+                if sub is not None:
+                    stack.append((iter(sub), child_only, (st.st_dev, st.st_ino)))
+                continue
+            item = self._file(path, rel, st, places_only, followed)
             if item:
                 yield item
 
+    def _enter(self, path: str, rel: str, name: str, st: os.stat_result, root_dev: int, places_only: bool,
+               followed: bool, ancestors: list[tuple[int, int]]) -> bool | None:
+        """None: do not enter. Else whether to look only for places below (an excluded directory)."""
+        if name in ALWAYS_SKIPPED_DIRS:
+            self.stats.note(f"skipped {name} directory (use 'brokerscan git' for history)")
+            return None
+        if self.pseudo and (path in self.pseudo or (followed and os.path.realpath(path) in self.pseudo)):
+            self.stats.skip("pseudo-filesystem", self._display(path))
+            return None
+        if self.opts.one_file_system and st.st_dev != root_dev:
+            self.stats.skip("other-filesystem", self._display(path))
+            return None
+        if self.opts.follow_symlinks:
+            key = (st.st_dev, st.st_ino)
+            if key in ancestors:
+                self.stats.skip("symlink-loop", self._display(path))
+                return None
+            if key in self.visited:
+                self.stats.skip("duplicate-directory", self._display(path))
+                return None
+            self.visited.add(key)
+        if places_only:
+            return True
+        if is_excluded(rel, self.opts.excludes):
+            self.stats.note("excluded by pattern (directories)")
+            if self.host_root:  # host scans still look below for credential places
+                return True
+            return None
+        return False
 
-def _walk_dir(root: str, directory: str, stats: ScanStats, excludes: Sequence[str],
-              max_file_size: int, base: str) -> Iterator[FileItem]:
-    try:
-        with os.scandir(directory) as it:
-            entries = sorted(it, key=lambda e: e.name)
-    except OSError as exc:
-        stats.skip("unreadable-directory" if exc.errno in (errno.EACCES, errno.EPERM) else _reason(exc),
-                   display_path(directory, base))
-        return
-    for entry in entries:
-        path = entry.path
-        rel = os.path.relpath(path, root).replace(os.sep, "/")
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except OSError as exc:
-            stats.skip(_reason(exc), display_path(path, base))
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            if entry.name in ALWAYS_SKIPPED_DIRS:
-                stats.note(f"skipped {entry.name} directory (use 'brokerscan git' for history)")
-                continue
-            if is_excluded(rel, excludes):
-                stats.note("excluded by pattern (directories)")
-                continue
-            yield from _walk_dir(root, path, stats, excludes, max_file_size, base)
-            continue
-        if is_excluded(rel, excludes):
-            stats.note("excluded by pattern (files)")
-            continue
-        item = _classify(path, st, stats, max_file_size, base)
-        if item:
-            yield item
+    def _file(self, path: str, rel: str, st: os.stat_result, places_only: bool, followed: bool,
+              explicit: bool = False) -> FileItem | None:
+        """A FileItem for a file to read, or None (counted). Files named on the command line
+        are never excluded by pattern."""
+        shown = self._display(path)
+        if stat.S_ISLNK(st.st_mode):
+            self.stats.skip("symlink-not-followed" if os.path.exists(path) else "broken-symlink", shown)
+            return None
+        hostpath = shown if self.host_root else "/" + rel
+        place = self.places.label_of(hostpath)
+        if places_only and place is None:
+            self.stats.note("excluded by pattern (files)")
+            return None
+        if (not places_only and not explicit and is_excluded(rel, self.opts.excludes)
+                and not (self.host_root and place)):
+            self.stats.note("excluded by pattern (files)")
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            self.stats.skip("special-file", shown)
+            return None
+        if st.st_size > self.opts.max_file_size and not (
+                st.st_size <= self.opts.archive_max_bytes and archive_kind(path) is not None):
+            self.stats.skip("too-large", shown)
+            return None
+        return FileItem(path, shown, st.st_size, place, st.st_mtime_ns, followed)
 
 
-def _classify(path: str, st: os.stat_result, stats: ScanStats, max_file_size: int, base: str) -> FileItem | None:
-    shown = display_path(path, base)
-    mode = st.st_mode
-    if stat.S_ISLNK(mode):
-        stats.skip("symlink-not-followed" if os.path.exists(path) else "broken-symlink", shown)
-        return None
-    if not stat.S_ISREG(mode):
-        stats.skip("special-file", shown)
-        return None
-    if st.st_size > max_file_size:
-        stats.skip("too-large", shown)
-        return None
-    return FileItem(path, shown, st.st_size)
+# --- reading ----------------------------------------------------------------------------
 
+def open_regular(item: FileItem, max_size: int) -> tuple[int, os.stat_result]:
+    """An fd on ``item`` that is certainly a regular file of at most ``max_size`` bytes.
 
-def read_file(item: FileItem, max_file_size: int) -> bytes:
-    """Read a regular file without blocking (O_NONBLOCK guards against a FIFO swapped in mid-scan)."""
-    fd = os.open(item.abspath, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
+    O_NONBLOCK guards against a FIFO swapped in mid-scan, O_NOFOLLOW against a symlink
+    (unless the walk followed one on purpose); the checks run on the opened file.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not item.follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(item.abspath, flags)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise SpecialFile()
-        if st.st_size > max_file_size:
+        if st.st_size > max_size:
             raise TooLarge()
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def read_file_stat(item: FileItem, max_file_size: int, *,
+                   is_binary: Callable[[bytes], bool] | None = None) -> tuple[bytes, os.stat_result]:
+    """The file's bytes (at most ``max_file_size``) and its ``fstat``.
+
+    ``is_binary`` looks at the first ``HEAD_BYTES``; when it says so, ``BinaryFile`` is
+    raised before the rest is read (most bytes of a machine are executables).
+    """
+    fd, st = open_regular(item, max_file_size)
+    try:
         chunks = []
         remaining = max_file_size + 1
+        first = True
         while remaining > 0:
-            chunk = os.read(fd, min(remaining, 1 << 20))
+            chunk = os.read(fd, min(remaining, HEAD_BYTES if first else 1 << 20))
             if not chunk:
                 break
+            if first and is_binary is not None and len(chunk) == min(HEAD_BYTES, remaining) and is_binary(chunk):
+                raise BinaryFile()
+            first = False
             chunks.append(chunk)
             remaining -= len(chunk)
         data = b"".join(chunks)
         if len(data) > max_file_size:
             raise TooLarge()
-        return data
+        return data, st
     finally:
         os.close(fd)
+
+
+def read_file(item: FileItem, max_file_size: int) -> bytes:
+    """Read a regular file without blocking."""
+    return read_file_stat(item, max_file_size)[0]
 
 
 class SpecialFile(Exception):
@@ -156,6 +307,10 @@ class SpecialFile(Exception):
 
 
 class TooLarge(Exception):
+    pass
+
+
+class BinaryFile(Exception):
     pass
 
 
@@ -174,6 +329,10 @@ def read_error_reason(exc: BaseException) -> str:
         return "special-file"
     if isinstance(exc, TooLarge):
         return "too-large"
+    if isinstance(exc, BinaryFile):
+        return "binary"
     if isinstance(exc, OSError):
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW: the walked file was replaced by a symlink
+            return "replaced-by-symlink"
         return _reason(exc)
     return "read-error"
