@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from . import cli_git  # argparse only at import time: --version stays fast
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -27,6 +28,24 @@ class UsageError(Exception):
 # verb name to its runner(args) -> exit code. Kept as plain lists so `--version` imports nothing.
 VERB_PLUGINS: list = []
 EXTRA_VERBS: dict = {}
+
+
+def _add_merge_verb(verbs, report) -> None:
+    from .merge import add_merge_parser
+
+    add_merge_parser(verbs)
+
+
+def _run_merge(args) -> int:
+    from .merge import run_merge
+
+    return run_merge(args)
+
+
+VERB_PLUGINS.append(_add_merge_verb)
+EXTRA_VERBS["merge"] = _run_merge
+VERB_PLUGINS.append(cli_git.add_verbs)  # git, staged, baseline (scanner/cli_git.py)
+EXTRA_VERBS.update(cli_git.RUNNERS)
 
 
 def _size(text: str) -> int:
@@ -76,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--rules", action="append", default=[], metavar="FILE|DIR", help="add custom rule files (repeatable)")
     sel.add_argument("--config", metavar="FILE", help="config file (default: .brokerscan.toml or [tool.brokerscan] in the scanned directory)")
     sel.add_argument("--no-config", action="store_true", help="ignore config files")
+    sel.add_argument("--baseline", metavar="FILE", help="report only findings not recorded in this baseline file "
+                     "(see 'brokerscan baseline create')")
     sel.add_argument("--disable-rule", action="append", default=[], metavar="ID")
     sel.add_argument("--min-confidence", type=_confidence, default=None, metavar="X", help="drop findings below this confidence (0-1)")
     scan = report.add_argument_group("scanning")
@@ -83,8 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--max-file-size", type=_size, default=None, metavar="SIZE", help="skip larger files (default 10MB)")
     scan.add_argument("--jobs", "-j", type=int, default=0, metavar="N", help="worker processes (default: all cores)")
 
-    p_dir = verbs.add_parser("dir", parents=[report], help="scan files and directories")
-    p_dir.add_argument("paths", nargs="+", metavar="PATH")
+    p_dir = verbs.add_parser("dir", parents=[report], help="scan files and directories (a repository or a whole machine)")
+    p_dir.add_argument("paths", nargs="*", metavar="PATH", help="files and directories (default: the --root directory)")
+    host = p_dir.add_argument_group("whole machines (docs/cloud-scans.md)")
+    host.add_argument("--host", action="store_true",
+                      help="scan as a machine's filesystem: skip /proc, /sys, /dev, /run; always cover credential "
+                           "places; report who can read each file; absolute file:// URIs (implied by PATH / or --root)")
+    host.add_argument("--root", metavar="DIR", help="where the scanned machine's / is, e.g. a mounted snapshot (implies --host)")
+    host.add_argument("--hostname", metavar="NAME", help="machine name in reports (default: this host's, or the snapshot's etc/hostname)")
+    host.add_argument("--one-file-system", action="store_true", help="do not cross into other mounted filesystems")
+    host.add_argument("--follow-symlinks", action="store_true", help="follow symbolic links (loop-safe: each directory is entered once)")
+    host.add_argument("--no-archives", action="store_true", help="do not look inside archives and compressed files")
     verbs.add_parser("stdin", parents=[report], help="scan standard input")
     for add_verbs in VERB_PLUGINS:
         add_verbs(verbs, report)
@@ -180,11 +210,8 @@ def _scan_verb(args) -> int:
     if args.verb == "dir":
         from .scan import scan_files
 
-        missing = [p for p in args.paths if not os.path.lexists(p)]
-        if missing:
-            raise UsageError(f"no such file or directory: {', '.join(missing)}")
-        findings, stats = scan_files(args.paths, rules, options)
-        target = ScanTarget("dir", tuple(os.getcwd() for _ in (0,)), socket.gethostname())
+        paths, options, target = _dir_setup(args, options)
+        findings, stats = scan_files(paths, rules, options)
     else:
         from .models import Provenance
         from .scan import scan_bytes
@@ -199,8 +226,47 @@ def _scan_verb(args) -> int:
     return emit(args, findings, stats, target, {r.id: r for r in rules})
 
 
+def _dir_setup(args, options):
+    """Paths, options and report target for ``dir``: a repository scan, or a host scan when
+    the machine's root is scanned (PATH ``/``), named (``--root``) or asked for (``--host``)."""
+    from dataclasses import replace
+
+    from .hostscan import hostname_of
+    from .models import ScanTarget
+
+    root = os.path.abspath(args.root) if args.root else None
+    if root and not os.path.isdir(root):
+        raise UsageError(f"--root {args.root}: not a directory")
+    paths = args.paths or ([root] if root else [])
+    if not paths:
+        raise UsageError("dir needs a PATH to scan (or --root DIR)")
+    missing = [p for p in paths if not os.path.lexists(p)]
+    if missing:
+        raise UsageError(f"no such file or directory: {', '.join(missing)}")
+    host_root = root or ("/" if args.host or any(os.path.abspath(p) == "/" for p in paths) else None)
+    if host_root:
+        outside = [p for p in paths if os.path.commonpath([host_root, os.path.abspath(p)]) != host_root]
+        if outside:
+            raise UsageError(f"not under --root {args.root}: {', '.join(outside)}")
+    options = replace(options, host_root=host_root, follow_symlinks=args.follow_symlinks,
+                      one_file_system=args.one_file_system, archives=not args.no_archives)
+    hostname = args.hostname or (hostname_of(root) if root else None) or socket.gethostname()
+    target = ScanTarget("dir", (host_root or os.getcwd(),), hostname, host_root or "")
+    return paths, options, target
+
+
 def emit(args, findings, stats, target, rules) -> int:
     from .report import render
+
+    if getattr(args, "baseline", None) or getattr(args, "write_baseline", None):
+        from .baseline import BaselineError, apply_baseline_args
+
+        try:
+            findings, done = apply_baseline_args(args, findings, stats, target)
+        except BaselineError as exc:
+            raise UsageError(str(exc)) from None
+        if done is not None:
+            return done
 
     to_file = bool(args.output)
     color = args.color == "always" or (args.color == "auto" and not to_file and sys.stdout.isatty()

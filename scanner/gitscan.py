@@ -1,0 +1,331 @@
+"""Scan git history and staged changes with the one ``BlobScanner``.
+
+History: ``sources.git`` names every unique blob in the chosen commits once; the
+blobs are read and scanned once each (inline for small scopes, in a process pool
+with one ``cat-file`` pair per worker for large ones); then, for the blobs with
+findings only, ``history`` finds the commit that introduced each and how many
+commits carried it. A secret is reported once per (rule, secret, path), at the
+commit that introduced it.
+
+Staged: the index blobs of changed files, with only findings on added lines kept.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
+
+from .findings import fingerprint
+from .models import Blob, Finding, Provenance, ScanStats
+from .rules import Rule
+from .scan import BlobScanner, ScanOptions, apply_severity_overrides
+from .sources.files import is_excluded
+from .sources.git import (
+    Enumeration,
+    GitError,
+    ObjectReader,
+    ObjectRef,
+    Repository,
+    Scope,
+    unreachable_blobs,
+)
+
+INLINE_MAX_OBJECTS = 400  # fewer blobs than this: no process pool
+CHUNK_OBJECTS = 200  # blobs per unit of pool work: small enough to balance, large enough to amortise IPC
+WINDOW_PER_JOB = 4  # chunks in flight per worker
+
+
+def display_path(ref: ObjectRef) -> str:
+    if not ref.path:
+        return f"<unreachable blob {ref.sha[:12]}>"
+    return os.fsdecode(ref.path)
+
+
+def scan_history(repo: Repository, scope: Scope, rules: Sequence[Rule],
+                 options: ScanOptions) -> tuple[list[Finding], ScanStats]:
+    """Findings of every unique blob in ``scope``, attributed to the commits that introduced them."""
+    started = time.perf_counter()
+    stats = ScanStats()
+    _describe_repository(repo, stats)
+    enumeration = Enumeration(repo, scope)
+    reachable: set[str] | None = set() if scope.all_objects else None
+    refs = _included(enumeration, options.excludes, stats, reachable)
+    raw = _scan_refs(refs, repo, rules, options, stats)
+    for sha in enumeration.missing:
+        stats.skip("missing-object", f"{sha} (absent from the repository: a blob, or a tree whose files "
+                                     "could not be listed)")
+    if reachable is not None:
+        loose = list(unreachable_blobs(repo, reachable))
+        if loose:
+            stats.note("unreachable blobs (--all-objects)", len(loose))
+        raw.extend(_scan_inline(loose, repo.root, rules, options, stats))
+    findings = attribute_findings(repo, scope, raw, stats)
+    findings = apply_severity_overrides(findings, options.severity_overrides)
+    findings.sort(key=Finding.sort_key)
+    stats.duration_s = time.perf_counter() - started
+    return findings, stats
+
+
+def _describe_repository(repo: Repository, stats: ScanStats) -> None:
+    if repo.shallow:
+        stats.note(f"shallow clone: commits before {repo.shallow_boundaries()} boundary commit(s) are not "
+                   "in this repository and were not scanned (fetch with --unshallow)")
+    gitmodules = repo.git("cat-file", "-p", "HEAD:.gitmodules", check=False)
+    submodules = gitmodules.count(b"[submodule ")
+    if submodules:
+        stats.note("submodules not followed (scan each submodule's repository separately)", submodules)
+    if not repo.git("for-each-ref", "--count=1", check=False).strip() and not repo.git(
+            "rev-parse", "--verify", "--quiet", "HEAD", check=False).strip():
+        stats.note("repository has no commits")
+
+
+def _included(refs: Iterable[ObjectRef], excludes: Sequence[str], stats: ScanStats,
+              reachable: set[str] | None) -> Iterator[ObjectRef]:
+    for ref in refs:
+        if reachable is not None:
+            reachable.add(ref.sha)
+        if excludes and is_excluded(os.fsdecode(ref.path), excludes):
+            stats.note("excluded by pattern (history paths)")
+            continue
+        yield ref
+
+
+def _scan_refs(refs: Iterator[ObjectRef], repo: Repository, rules: Sequence[Rule], options: ScanOptions,
+               stats: ScanStats) -> list[tuple[Finding, str]]:
+    head: list[ObjectRef] = []
+    for ref in refs:
+        head.append(ref)
+        if len(head) >= INLINE_MAX_OBJECTS:
+            break
+    else:
+        return _scan_inline(head, repo.root, rules, options, stats)
+    jobs = options.jobs or os.cpu_count() or 1
+    if jobs == 1:
+        return _scan_inline(_chain(head, refs), repo.root, rules, options, stats)
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    found: list[tuple[Finding, str]] = []
+    progress = _progress(options.progress)
+    with context.Pool(jobs, initializer=_init_worker, initargs=(list(rules), options, repo.root)) as pool:
+        for chunk_found, chunk_stats in _bounded_map(pool, _chunks(_chain(head, refs)), WINDOW_PER_JOB * jobs):
+            found.extend(chunk_found)
+            stats.merge(chunk_stats)
+            if progress is not None:
+                progress.update(chunk_stats.files_scanned + chunk_stats.files_skipped)
+        pool.close()
+        pool.join()
+    if progress is not None:
+        progress.close()
+    return found
+
+
+def _scan_inline(refs: Iterable[ObjectRef], root: str, rules: Sequence[Rule], options: ScanOptions,
+                 stats: ScanStats) -> list[tuple[Finding, str]]:
+    scanner = BlobScanner(rules, options)
+    with ObjectReader(root, missing_reason="corrupt-object") as reader:
+        found, chunk_stats = scan_objects(scanner, reader, refs, root)
+    stats.merge(chunk_stats)
+    return found
+
+
+def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[ObjectRef],
+                 root: str) -> tuple[list[tuple[Finding, str]], ScanStats]:
+    """Read and scan blobs; each finding comes with the id of the blob it is in."""
+    stats = ScanStats()
+    found: list[tuple[Finding, str]] = []
+    for read in reader.read(refs, scanner.options.max_file_size):
+        shown = display_path(read.ref)
+        if read.data is None:
+            stats.skip(read.reason or "unreadable", f"{shown} ({read.ref.sha[:12]})")
+            continue
+        provenance = Provenance(kind="git", path=shown, root=root)
+        try:
+            for finding in scanner.scan_blob(Blob(read.data, provenance), stats):
+                found.append((finding, read.ref.sha))
+        except Exception as exc:  # noqa: BLE001 - a scanner bug must not lose the rest of the history
+            stats.skip(f"internal-error-{type(exc).__name__}", shown)
+    return found, stats
+
+
+# --- process pool plumbing -------------------------------------------------------------
+
+_WORKER: tuple[BlobScanner, ObjectReader, str] | None = None
+
+
+def _init_worker(rules: Sequence[Rule], options: ScanOptions, root: str) -> None:
+    global _WORKER
+    import signal
+    from multiprocessing.util import Finalize
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+
+    reader = ObjectReader(root, missing_reason="corrupt-object")
+    _WORKER = (BlobScanner(rules, options), reader, root)
+    Finalize(reader, reader.close, exitpriority=10)
+
+
+def _scan_chunk(chunk: list[ObjectRef]) -> tuple[list[tuple[Finding, str]], ScanStats]:
+    assert _WORKER is not None
+    scanner, reader, root = _WORKER
+    return scan_objects(scanner, reader, chunk, root)
+
+
+def _bounded_map(pool, chunks: Iterable[list[ObjectRef]], window: int) -> Iterator:
+    """Results of ``_scan_chunk`` over ``chunks`` as they finish, at most ``window`` in flight.
+
+    ``Pool.imap`` would drain the enumeration in a feeder thread (all of a huge
+    history's names in memory at once); this pulls it only as workers keep up.
+    """
+    import queue
+
+    done: queue.SimpleQueue = queue.SimpleQueue()
+    in_flight = 0
+
+    def take():
+        ok, value = done.get()
+        if not ok:
+            raise value
+        return value
+
+    for chunk in chunks:
+        pool.apply_async(_scan_chunk, (chunk,), callback=lambda r: done.put((True, r)),
+                         error_callback=lambda e: done.put((False, e)))
+        in_flight += 1
+        if in_flight >= window:
+            yield take()
+            in_flight -= 1
+    for _ in range(in_flight):
+        yield take()
+
+
+def _chunks(refs: Iterable[ObjectRef]) -> Iterator[list[ObjectRef]]:
+    chunk: list[ObjectRef] = []
+    for ref in refs:
+        chunk.append(ref)
+        if len(chunk) >= CHUNK_OBJECTS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _chain(head: list[ObjectRef], rest: Iterable[ObjectRef]) -> Iterator[ObjectRef]:
+    yield from head
+    yield from rest
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(unit=" blobs", file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
+# --- attribution -----------------------------------------------------------------------
+
+def attribute_findings(repo: Repository, scope: Scope, raw: list[tuple[Finding, str]],
+                       stats: ScanStats) -> list[Finding]:
+    """One finding per (rule, secret, path), placed at the commit that introduced it.
+
+    Each kept finding names the introducing commit, its author and date, and in
+    ``extra``: ``blob``, ``commits_carrying`` (commits whose tree held the secret at
+    that path) and ``in_head`` (whether ``HEAD`` still holds it).
+    """
+    from .history import attribute, head_blobs
+
+    if not raw:
+        return []
+    wanted = {(sha, os.fsencode(f.provenance.path)) for f, sha in raw if not f.provenance.path.startswith("<")}
+    intros = attribute(repo, scope, wanted)
+    heads = head_blobs(repo, (path for _, path in wanted))
+    groups: dict[str, list[tuple[Finding, str]]] = {}
+    for finding, sha in raw:
+        groups.setdefault(finding.fingerprint, []).append((finding, sha))
+    unplaced = 0
+    result: list[Finding] = []
+    for group in groups.values():
+        path = os.fsencode(group[0][0].provenance.path)
+        blobs = sorted({sha for _, sha in group},
+                       key=lambda b: (intros[(b, path)].order if (b, path) in intros else 1 << 62, b))
+        chosen = blobs[0]
+        intro = intros.get((chosen, path))
+        carrying = sum(intros[(b, path)].carrying for b in blobs if (b, path) in intros)
+        in_head = heads.get(path) in blobs
+        if intro is None:
+            unplaced += 1
+        for finding, sha in group:
+            if sha == chosen:
+                result.append(_placed(finding, sha, intro, carrying, in_head))
+    if unplaced:
+        stats.note("findings in blobs no scanned commit introduces (unreachable, or only under a tag)", unplaced)
+    return result
+
+
+def _placed(finding: Finding, sha: str, intro, carrying: int, in_head: bool) -> Finding:
+    p = finding.provenance
+    extra = {"blob": sha, "in_head": "true" if in_head else "false"}
+    path = p.path
+    if intro is None:
+        return replace(finding, provenance=replace(p, extra=tuple(sorted(extra.items()))))
+    extra["commits_carrying"] = str(max(carrying, 1))
+    real = os.fsdecode(intro.path)
+    if real != path:  # rev-list cut the path at a newline; history knows the real one
+        path = real
+        finding = replace(finding, fingerprint=fingerprint(finding.rule_id, finding.secret, path))
+    provenance = replace(p, path=path, commit=intro.commit, author=intro.author, date=intro.date,
+                         extra=tuple(sorted(extra.items())))
+    return replace(finding, provenance=provenance)
+
+
+# --- staged changes --------------------------------------------------------------------
+
+def scan_staged(root: str, rules: Sequence[Rule], options: ScanOptions, *,
+                all_lines: bool = False) -> tuple[list[Finding], ScanStats]:
+    """Findings on the added lines of staged files (every line with ``all_lines``)."""
+    from .sources.staged import staged_files
+
+    started = time.perf_counter()
+    stats = ScanStats()
+    files = staged_files(root, stats)
+    wanted = []
+    for item in files:
+        shown = os.fsdecode(item.path)
+        if options.excludes and is_excluded(shown, options.excludes):
+            stats.note("excluded by pattern (files)")
+            continue
+        wanted.append(item)
+    by_ref = {(item.blob, item.path): item for item in wanted}
+    findings: list[Finding] = []
+    if wanted:
+        scanner = BlobScanner(rules, options)
+        with ObjectReader(root) as reader:
+            for read in reader.read((ObjectRef(i.blob, i.path) for i in wanted), options.max_file_size):
+                item = by_ref[(read.ref.sha, read.ref.path)]
+                shown = os.fsdecode(item.path)
+                if read.data is None:
+                    stats.skip(read.reason or "unreadable", shown)
+                    continue
+                provenance = Provenance(kind="staged", path=shown, root=root, extra=(("blob", item.blob),))
+                for finding in scanner.scan_blob(Blob(read.data, provenance), stats):
+                    if all_lines or _on_added_line(finding, item.added):
+                        findings.append(finding)
+                    else:
+                        stats.note("findings on unchanged lines of staged files (not counted)")
+    findings = apply_severity_overrides(findings, options.severity_overrides)
+    findings.sort(key=Finding.sort_key)
+    stats.duration_s = time.perf_counter() - started
+    return findings, stats
+
+
+def _on_added_line(finding: Finding, added: frozenset[int] | None) -> bool:
+    if added is None:
+        return True
+    loc = finding.location
+    return any(line in added for line in range(loc.line, max(loc.end_line, loc.line) + 1))
+
+
+__all__ = ["GitError", "Scope", "scan_history", "scan_staged", "attribute_findings"]
