@@ -326,7 +326,6 @@ def test_version_control_details_never_carry_credentials(repo):
     assert details == {"repositoryUri": "https://git.example.com/team/bot", "revisionId": head, "branch": "main"}
 
 
-@pytest.mark.xfail(reason="scanner/report/sarif.py does not render ScanTarget.vcs yet", strict=False)
 def test_sarif_run_has_version_control_provenance(repo):
     head = repo.commit("leak", {"k.env": flex(FLEX_1)})
     sarif = json.loads(scan("git", str(repo.path), "-f", "sarif").stdout)

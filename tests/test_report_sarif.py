@@ -94,6 +94,9 @@ SCENARIOS = {
     "stdin": lambda: sarif([make_finding(provenance=Provenance(kind="stdin", path="<stdin>"))],
                            target=ScanTarget(command="stdin", roots=("",))),
     "git history": lambda: sarif([git_finding()], target=ScanTarget(command="git", roots=(ROOT,))),
+    "git history with repository": lambda: sarif([git_finding()], target=ScanTarget(
+        command="git", roots=(ROOT,), vcs=(("branch", "main"), ("repositoryUri", "https://github.com/o/r"),
+                                           ("revisionId", "0123456789abcdef0123456789abcdef01234567")))),
     "decoded base64": lambda: sarif([decoded_finding()]),
     "zero findings": lambda: sarif([]),
     "truncated": lambda: sarif(many_findings(7), max_results=3),

@@ -47,6 +47,7 @@ from sarif_om import (
     SarifLog,
     Tool,
     ToolComponent,
+    VersionControlDetails,
 )
 
 from .. import __version__
@@ -123,11 +124,21 @@ def _sarif_log(findings: Sequence[Finding], total: int, stats: ScanStats, target
             properties={"filesScanned": stats.files_scanned, "bytesScanned": stats.bytes_scanned,
                         "durationSeconds": rounded(stats.duration_s, 3)},
         )],
+        version_control_provenance=_version_control(target) or None,
         properties={"hostname": target.hostname, "command": target.command, "roots": list(target.roots),
                     **({"scanKind": "filesystem", "scanRoot": target.host_root} if target.host_root else {})},
     )
     log = to_json(SarifLog(runs=[run], version=SARIF_VERSION, schema_uri=SARIF_SCHEMA_URI))
     return {"$schema": log.pop("$schema"), "version": log.pop("version"), **log}
+
+
+def _version_control(target: ScanTarget) -> list[VersionControlDetails]:
+    """The repository and revision a git or staged scan looked at (``ScanTarget.vcs``)."""
+    vcs = dict(target.vcs)
+    if not vcs.get("repositoryUri"):
+        return []
+    return [VersionControlDetails(repository_uri=vcs["repositoryUri"], revision_id=vcs.get("revisionId"),
+                                  branch=vcs.get("branch"))]
 
 
 def _descriptor(rule_id: str, rule: Rule | None, sample: Finding) -> ReportingDescriptor:
