@@ -16,7 +16,6 @@ only the lines that hold findings are decoded for display.
 from __future__ import annotations
 
 import fnmatch
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -25,13 +24,13 @@ import regex
 from . import filters
 from .encoded import TRIGGER_KEYWORDS, find_encoded_values, is_kubernetes_secret, rescan_text
 from .entropy import shannon_entropy
-from .models import Location, Match
+from .models import Match
+from .positions import Positions
 from .prefilter import make_prefilter
 from .rules import CHARSETS, Rule
 
 WINDOW_BEFORE = 1024  # bytes of context a line-window may reach before its keyword
 WINDOW_AFTER = 2048  # ... and after it, so minified lines stay cheap
-MAX_LINE_TEXT = 400
 LOW_CONFIDENCE_PATH_PARTS = ("test", "tests", "testing", "fixtures", "examples", "example", "docs", "mock", "mocks")
 
 
@@ -89,7 +88,7 @@ class Engine:
                 rule_hits.setdefault(rule_index, []).extend(offsets)
             if keyword_index in self._triggers:
                 trigger_offsets.extend(offsets)
-        lines = _LineIndex(data, encoding)
+        lines = Positions(data, encoding)
         path_factor = _path_confidence_factor(path)
         matches: list[Match] = []
         for rule_index in sorted(rule_hits):
@@ -106,7 +105,7 @@ class Engine:
         matches.sort(key=lambda m: (m.location.line, m.location.column, m.rule_id))
         return matches
 
-    def _scan_encoded(self, data: bytes, path: str, offsets: list[int], lines: "_LineIndex") -> list[Match]:
+    def _scan_encoded(self, data: bytes, path: str, offsets: list[int], lines: Positions) -> list[Match]:
         found: list[Match] = []
         whole = is_kubernetes_secret(data)
         for value in find_encoded_values(data, offsets, whole):
@@ -116,7 +115,7 @@ class Engine:
         return found
 
     def _confirm(self, compiled: _CompiledRule, data: bytes, offsets: list[int],
-                 lines: "_LineIndex", path_factor: float) -> list[Match]:
+                 lines: Positions, path_factor: float) -> list[Match]:
         seen: set[tuple[int, int]] = set()
         out: list[Match] = []
         for lo, hi in _windows(data, offsets, compiled.rule.span):
@@ -131,7 +130,7 @@ class Engine:
         return out
 
     def _judge(self, compiled: _CompiledRule, data: bytes, start: int, end: int,
-               lines: "_LineIndex", path_factor: float) -> Match | None:
+               lines: Positions, path_factor: float) -> Match | None:
         rule = compiled.rule
         secret = lines.decode(data[start:end]).strip()
         if not secret:
@@ -177,48 +176,6 @@ def _windows(data: bytes, offsets: list[int], span: int | None) -> list[tuple[in
         else:
             ranges.append((line_start, hi))
     return ranges
-
-
-class _LineIndex:
-    """Offsets -> 1-based line/column, built lazily: only blobs with candidate matches pay for it."""
-
-    def __init__(self, data: bytes, encoding: str) -> None:
-        self.data = data
-        self.encoding = encoding
-        self._starts: list[int] | None = None
-
-    def decode(self, raw: bytes) -> str:
-        try:
-            return raw.decode(self.encoding)
-        except UnicodeDecodeError:
-            return raw.decode("latin-1")
-
-    def _line_starts(self) -> list[int]:
-        if self._starts is None:
-            starts = [0]
-            find = self.data.find
-            pos = find(b"\n")
-            while pos >= 0:
-                starts.append(pos + 1)
-                pos = find(b"\n", pos + 1)
-            self._starts = starts
-        return self._starts
-
-    def locate(self, start: int, end: int) -> tuple[Location, str]:
-        starts = self._line_starts()
-        line = bisect_right(starts, start)
-        end_line = bisect_right(starts, max(start, end - 1))
-        line_start = starts[line - 1]
-        end_line_start = starts[end_line - 1]
-        column = len(self.decode(self.data[line_start:start])) + 1
-        end_column = len(self.decode(self.data[end_line_start:end])) + 1
-        line_end = self.data.find(b"\n", start)
-        if line_end < 0:
-            line_end = len(self.data)
-        lo = max(line_start, start - MAX_LINE_TEXT // 2)
-        hi = min(line_end, max(end, lo + MAX_LINE_TEXT))
-        text = self.decode(self.data[lo:hi]).rstrip("\r")
-        return Location(line, column, end_line, end_column), text
 
 
 def _path_matches(path: str, globs: Sequence[str]) -> bool:

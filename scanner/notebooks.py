@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import regex
 
 from .ast.languages import DOCS
-from .ast.positions import Positions
+from .positions import Positions
 from .models import Finding, Match
 
 TEXT_OUTPUTS = ("text/plain", "text/html", "text/markdown", "text/latex")

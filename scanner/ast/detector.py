@@ -34,7 +34,7 @@ from .gate import MAX_OFFSETS, Gate
 from .languages import DATA_KINDS, DOCS, GRAMMARS, LINE_FORMATS, parser_for, syntax_for
 from .lines import LineDocument
 from .names import classify_name
-from .positions import Positions
+from ..positions import Positions
 from .tree import TreeDocument
 
 GENERIC_RULE = AST_RULE_IDS[0]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from ..engine import MAX_LINE_TEXT
-from ..models import Location
+from .models import Location
+
+MAX_LINE_TEXT = 400  # characters of context kept around a finding's secret
 
 
 class Positions:
