@@ -87,7 +87,7 @@ class BlobScanner:
         def detect(data: bytes, encoding: str, syntax: str | None = None, parse: bytes | None = None) -> list[Match]:
             """Regex engine, then the AST stage (which parses only when worth it)."""
             matches = self.engine.scan(data, path, encoding=encoding)
-            return self.ast.refine(parse or data, path, encoding, matches, stats, syntax)
+            return _without_encoded_twins(self.ast.refine(parse or data, path, encoding, matches, stats, syntax))
 
         cells = scan_notebook(prepared.data, detect) if is_notebook(path) else None
         if cells is not None:
@@ -110,6 +110,15 @@ class BlobScanner:
             stats.note("below --min-confidence")
             return False
         return True
+
+
+def _without_encoded_twins(matches: list[Match]) -> list[Match]:
+    """A base64 value that was decoded and found is one leak: drop other matches of the
+    still-encoded text at the same place (e.g. the AST seeing a literal in a Secret)."""
+    decoded_at = {m.location for m in matches if m.decoded}
+    if not decoded_at:
+        return matches
+    return [m for m in matches if m.decoded or m.location not in decoded_at]
 
 
 # --- process pool plumbing -------------------------------------------------------------
