@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import regex
 
@@ -34,12 +34,28 @@ WINDOW_AFTER = 2048  # ... and after it, so minified lines stay cheap
 LOW_CONFIDENCE_PATH_PARTS = ("test", "tests", "testing", "fixtures", "examples", "example", "docs", "mock", "mocks")
 
 
-@dataclass(frozen=True)
 class _CompiledRule:
-    rule: Rule
-    pattern: regex.Pattern
-    allow: tuple[regex.Pattern, ...]
-    charset: frozenset[str] | None
+    """A rule's regexes, compiled on first use: a pre-commit run touches few rules."""
+
+    __slots__ = ("rule", "charset", "_pattern", "_allow")
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.charset = frozenset(CHARSETS[rule.charset]) if rule.charset else None
+        self._pattern: regex.Pattern | None = None
+        self._allow: tuple[regex.Pattern, ...] | None = None
+
+    @property
+    def pattern(self) -> regex.Pattern:
+        if self._pattern is None:
+            self._pattern = regex.compile(self.rule.regex.encode())
+        return self._pattern
+
+    @property
+    def allow(self) -> tuple[regex.Pattern, ...]:
+        if self._allow is None:
+            self._allow = tuple(regex.compile(p) for p in self.rule.allow)
+        return self._allow
 
 
 class Engine:
@@ -47,15 +63,7 @@ class Engine:
 
     def __init__(self, rules: Sequence[Rule], *, backend: str = "auto") -> None:
         self.rules = list(rules)
-        self._compiled = [
-            _CompiledRule(
-                rule=rule,
-                pattern=regex.compile(rule.regex.encode()),
-                allow=tuple(regex.compile(p) for p in rule.allow),
-                charset=frozenset(CHARSETS[rule.charset]) if rule.charset else None,
-            )
-            for rule in self.rules
-        ]
+        self._compiled = [_CompiledRule(rule) for rule in self.rules]
         keywords: list[str] = []
         self._keyword_rules: list[list[int]] = []
         for rule_index, rule in enumerate(self.rules):

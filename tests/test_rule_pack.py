@@ -56,3 +56,12 @@ def test_wheel_ships_the_rules(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     shipped = {Path(n).name for n in names if n.startswith("scanner/rulepack/") and n.endswith(".toml")}
     assert shipped and shipped == {p.name for p in bundled_rules_dir().glob("*.toml")}
+
+
+def test_every_shipped_pattern_compiles_under_the_strict_loader():
+    """Shipped rules skip pattern compilation at start-up (the engine compiles on first use);
+    this is where a broken shipped regex is caught, with its file and line."""
+    from scanner.rules import load_rule_file
+
+    for path in sorted(bundled_rules_dir().glob("*.toml")):
+        assert load_rule_file(path, check_patterns=True)
