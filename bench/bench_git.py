@@ -32,6 +32,7 @@ import importlib.util
 import json
 import os
 import random
+import shlex
 import shutil
 import subprocess
 import sys
@@ -82,7 +83,7 @@ def _bundled_binary(module: str, name: str) -> str | None:
 
 def _version(argv: Sequence[str], env: dict[str, str] | None = None) -> str:
     try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=60, env=env)
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=60, env=env, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return "?"
     lines = [ln.strip() for ln in (done.stdout + "\n" + done.stderr).splitlines() if ln.strip()]
@@ -589,8 +590,9 @@ def compare_modes(targets: list[Target], rounds: int, out_dir: Path, jobs: int, 
                     argv = [sys.executable, str(Path(__file__).resolve()), "--read-only", str(target.repo),
                             "--diff-report", str(report)]
                 else:
-                    argv = ["bash", "-c", f"git -C '{target.repo}' log -p -U0 --all --full-history "
-                            "--diff-merges=first-parent --no-color --no-ext-diff --no-renames > /dev/null"]
+                    log = ("log -p -U0 --all --full-history --diff-merges=first-parent --no-color --no-ext-diff "
+                           "--no-renames")
+                    argv = ["bash", "-c", f"git -C {shlex.quote(str(target.repo))} {log} > /dev/null"]
                 run = common.run_measured(argv, report.with_suffix(".out"), report.with_suffix(".err"),
                                           cwd=out_dir, env=env, timeout=timeout)
                 walls[mode].append(run.wall_s)
@@ -656,7 +658,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             raise SystemExit(f"unknown target {name!r}; expected some of {', '.join(ALL_TARGETS)}, "
                              "requests-heads, ib_async-heads")
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {subprocess.run(['git', '--version'], capture_output=True, text=True).stdout.strip()}")
+    git_version = subprocess.run(["git", "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {git_version}")
     if args.compare_modes:
         print(compare_modes(targets, args.rounds, out_dir, args.jobs or 0, args.timeout, args.no_ast))
         return 0

@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import __version__
@@ -50,7 +50,8 @@ def load_baseline(path: str) -> Baseline:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise BaselineError(f"{path}: baseline file not found (create one with 'brokerscan baseline create -o {path}')") from None
+        raise BaselineError(f"{path}: baseline file not found "
+                            f"(create one with 'brokerscan baseline create -o {path}')") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BaselineError(f"{path}: cannot read baseline: {exc}") from None
     try:
@@ -89,7 +90,7 @@ def baseline_document(findings: Sequence[Finding], target: ScanTarget) -> dict:
     return {
         "version": BASELINE_VERSION,
         "generator": f"brokerscan {__version__}",
-        "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "created": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "source": target.command,
         "findings": sorted(entries.values(), key=lambda e: (e["path"], e["rule_id"], e["fingerprint"])),
     }

@@ -135,7 +135,7 @@ def run_staged(args) -> int:
 
 def run_baseline(args) -> int:
     from .baseline import DEFAULT_BASELINE
-    from .cli import UsageError, build_parser, _scan_verb
+    from .cli import UsageError, _scan_verb, build_parser
 
     if args.baseline_verb != "create":
         raise UsageError("usage: brokerscan baseline create [-o FILE] [dir|git|staged ARGS...]")

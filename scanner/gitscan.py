@@ -328,4 +328,4 @@ def _on_added_line(finding: Finding, added: frozenset[int] | None) -> bool:
     return any(line in added for line in range(loc.line, max(loc.end_line, loc.line) + 1))
 
 
-__all__ = ["GitError", "Scope", "scan_history", "scan_staged", "attribute_findings"]
+__all__ = ["GitError", "Scope", "attribute_findings", "scan_history", "scan_staged"]

@@ -25,7 +25,16 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .sources.git import GIT_MEMORY, GitError, Repository, Scope, boundary_exclusions, git_argv, git_env, git_message
+from .sources.git import (
+    GIT_MEMORY,
+    GitError,
+    Repository,
+    Scope,
+    boundary_exclusions,
+    git_argv,
+    git_env,
+    git_message,
+)
 
 MAX_PATHSPECS = 2000  # beyond this a full pass filtered in Python is cheaper than git's pathspec matching
 _ZERO = "0" * 40
@@ -50,7 +59,8 @@ class _Change:
     blob: str | None  # None: the path was deleted
 
 
-def attribute(repo: Repository, scope: Scope, wanted: Iterable[tuple[str, bytes]]) -> dict[tuple[str, bytes], Introduction]:
+def attribute(repo: Repository, scope: Scope,
+              wanted: Iterable[tuple[str, bytes]]) -> dict[tuple[str, bytes], Introduction]:
     """``(blob, path)`` -> its ``Introduction``; pairs git cannot place are absent.
 
     A pair whose path was wrong (see the module docstring) is keyed by the path
@@ -87,7 +97,7 @@ def head_blobs(repo: Repository, paths: Iterable[bytes]) -> dict[bytes, str]:
         return {}
     stdin = b"".join(b"HEAD:" + p + b"\n" for p in paths)
     proc = subprocess.run(git_argv(repo.root, "cat-file", "--batch-check=%(objectname) %(objecttype)"),
-                          input=stdin, capture_output=True, env=git_env())
+                          input=stdin, capture_output=True, env=git_env(), check=False)
     result: dict[bytes, str] = {}
     for path, line in zip(paths, proc.stdout.splitlines()):
         sha, _, kind = line.decode("ascii", "replace").partition(" ")
@@ -117,7 +127,8 @@ def _changes(repo: Repository, scope: Scope, negatives: list[str], paths: list[b
     stdin = b"".join(n.encode("ascii") + b"\n" for n in negatives)
     if paths is not None:
         stdin += b"--\n" + b"".join(p + b"\n" for p in paths)
-    argv = git_argv(repo.root, *GIT_MEMORY, "--literal-pathspecs", "log", "--full-history", "--diff-merges=first-parent",
+    argv = git_argv(repo.root, *GIT_MEMORY, "--literal-pathspecs", "log", "--full-history",
+                    "--diff-merges=first-parent",
                     "--root", "--raw", "-z", "--no-abbrev", "--no-renames", "--no-ext-diff", "--no-textconv",
                     "--format=%x01%H%x00%an%x00%aI", *scope.rev_args(), "--stdin")
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -57,7 +57,8 @@ class Repo:
             check: bool = True) -> str:
         proc = subprocess.run(["git", "-c", "user.name=Ada Author", "-c", "user.email=ada@example.com",
                                "-c", "commit.gpgsign=false", *args],
-                              cwd=self.path, input=input, capture_output=True, env={**git_env(), **(env or {})})
+                              cwd=self.path, input=input, capture_output=True, env={**git_env(), **(env or {})},
+                              check=False)
         if check and proc.returncode != 0:
             raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr.decode(errors='replace')}")
         return proc.stdout.decode("utf-8", "surrogateescape").strip()

@@ -5,8 +5,17 @@ import json
 from pathlib import Path
 
 import pytest
-
-from gitrepo import FLEX_1, FLEX_2, FLEX_3, TOTP, TWS_PW, Repo, scan, scan_json, test_findings
+from gitrepo import (
+    FLEX_1,
+    FLEX_2,
+    FLEX_3,
+    TOTP,
+    TWS_PW,
+    Repo,
+    scan,
+    scan_json,
+    test_findings,
+)
 
 SECRETS = (FLEX_1, FLEX_2, FLEX_3, TWS_PW, TOTP)
 

@@ -8,9 +8,19 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, SHARED
-from gitrepo import FLEX_1, FLEX_2, FLEX_3, RULES, TOTP, TWS_PW, Repo, git_env, scan, scan_json, test_findings
+from gitrepo import (
+    FLEX_1,
+    FLEX_2,
+    FLEX_3,
+    TOTP,
+    TWS_PW,
+    Repo,
+    git_env,
+    scan,
+    scan_json,
+    test_findings,
+)
 
 CORPORA = SHARED / "corpora"
 
@@ -328,9 +338,12 @@ def test_version_control_details_never_carry_credentials(repo):
 
 def test_sarif_run_has_version_control_provenance(repo):
     head = repo.commit("leak", {"k.env": flex(FLEX_1)})
-    sarif = json.loads(scan("git", str(repo.path), "-f", "sarif").stdout)
-    [vcp] = sarif["runs"][0]["versionControlProvenance"]
+    repo.git("remote", "add", "origin", "https://bob:s3cr3t@github.com/acme/trading-bot.git")
+    result = scan("git", str(repo.path), "-f", "sarif")
+    [vcp] = json.loads(result.stdout)["runs"][0]["versionControlProvenance"]
+    assert vcp["repositoryUri"] == "https://github.com/acme/trading-bot"
     assert vcp["revisionId"] == head and vcp["branch"] == "main"
+    assert b"s3cr3t" not in result.stdout
 
 
 # --- the shared corpora: real histories with missing blobs ---------------------------------

@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 from gitrepo import FLEX_1, FLEX_2, RULES, Repo, git_env
 
@@ -51,7 +50,8 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def _run(repo: Repo, argv: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, cwd=repo.path, capture_output=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(argv, cwd=repo.path, capture_output=True, env=env, timeout=timeout,
+                          stdin=subprocess.DEVNULL, check=False)
 
 
 def _commit(repo: Repo, env: dict[str, str], message: str = "change") -> subprocess.CompletedProcess:
@@ -112,7 +112,7 @@ def test_skip_env_lets_a_commit_through(hooked):
 
 def _rules_firing_on(line: str, env: dict[str, str]) -> list[str]:
     result = subprocess.run([sys.executable, "-m", "scanner", "stdin", "--rules", RULES, "-f", "json"],
-                            input=line.encode(), capture_output=True, env=env)
+                            input=line.encode(), capture_output=True, env=env, check=False)
     return sorted({f["rule_id"] for f in json.loads(result.stdout)["findings"]})
 
 

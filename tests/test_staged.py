@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from gitrepo import FLEX_1, FLEX_2, FLEX_3, TWS_PW, Repo, scan, scan_json, test_findings
+
 from scanner.models import ScanStats
 from scanner.sources.staged import parse_diff, unquote
 

@@ -27,7 +27,8 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Self
+
 
 class GitError(Exception):
     """Git is missing, the path is not a repository, or git failed: one line for the user."""
@@ -53,7 +54,7 @@ def git_argv(cwd: str, *args: str | bytes) -> list[str | bytes]:
 def run_git(cwd: str, *args: str | bytes, input: bytes | None = None, check: bool = True) -> bytes:
     """Run git to completion and return stdout; raise ``GitError`` with git's message on failure."""
     try:
-        proc = subprocess.run(git_argv(cwd, *args), input=input, capture_output=True, env=git_env())
+        proc = subprocess.run(git_argv(cwd, *args), input=input, capture_output=True, env=git_env(), check=False)
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH") from None
     if check and proc.returncode != 0:
@@ -100,7 +101,8 @@ def open_repository(path: str) -> Repository:
         raise GitError(f"not a directory: {path}")
     query = ["rev-parse", "--absolute-git-dir", "--is-bare-repository", "--is-shallow-repository"]
     try:
-        proc = subprocess.run(git_argv(path, *query, "--show-toplevel"), capture_output=True, env=git_env())
+        proc = subprocess.run(git_argv(path, *query, "--show-toplevel"), capture_output=True, env=git_env(),
+                              check=False)
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH") from None
     lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
@@ -168,7 +170,7 @@ def validate_revisions(repo: Repository, scope: Scope) -> None:
             raise GitError(f"not a revision: {name!r}")
         proc = subprocess.run(git_argv(repo.root, "rev-parse", "--verify", "--quiet", "--end-of-options",
                                        f"{name}^{{commit}}"),
-                              capture_output=True, env=git_env())
+                              capture_output=True, env=git_env(), check=False)
         if proc.returncode != 0:
             raise GitError(f"unknown revision {name!r} in {repo.root} (for a pull request, fetch the base "
                            "branch: actions/checkout with fetch-depth: 0)")
@@ -305,7 +307,7 @@ class ObjectReader:
             _end(proc)
         self._procs.clear()
 
-    def __enter__(self) -> "ObjectReader":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -408,7 +410,8 @@ def supports_batch_command() -> bool:
     global _BATCH_COMMAND
     if _BATCH_COMMAND is None:
         try:
-            words = subprocess.run(["git", "version"], capture_output=True, env=git_env()).stdout.split()
+            words = subprocess.run(["git", "version"], capture_output=True, env=git_env(),
+                                   check=False).stdout.split()
             version = words[words.index(b"version") + 1].decode("ascii", "replace")  # "2.39.5", "2.39.3 (Apple...)"
             numbers = tuple(int("".join(ch for ch in part if ch.isdigit()) or 0) for part in version.split(".")[:2])
         except (OSError, IndexError, ValueError):

@@ -110,7 +110,7 @@ def _header_path(header: bytes) -> bytes:
 
 
 def _strip_prefix(path: bytes, prefix: bytes) -> bytes:
-    return path[len(prefix):] if path.startswith(prefix) else path
+    return path.removeprefix(prefix)
 
 
 def _closing_quote(text: bytes, start: int) -> int:
