@@ -61,7 +61,9 @@ class _CompiledRule:
 class Engine:
     """Compiled rules plus one shared prefilter; cheap to call per blob, safe to build per process."""
 
-    def __init__(self, rules: Sequence[Rule], *, backend: str = "auto") -> None:
+    def __init__(self, rules: Sequence[Rule], *, backend: str = "auto", extra_keywords: Sequence[str] = ()) -> None:
+        """``extra_keywords`` ride along in the one prefilter pass for another stage (the AST
+        gate), which reads their hits through ``scan(extra_hits=...)`` instead of a second pass."""
         self.rules = list(rules)
         self._compiled = [_CompiledRule(rule) for rule in self.rules]
         keywords: list[str] = []
@@ -77,16 +79,29 @@ class Engine:
                 keywords.append(trigger)
                 self._keyword_rules.append([])
         self._triggers = frozenset(keywords.index(t) for t in TRIGGER_KEYWORDS)
+        self._extra: dict[int, list[int]] = {}  # engine keyword index -> positions in extra_keywords
+        for position, keyword in enumerate(extra_keywords):
+            if keyword not in keywords:
+                keywords.append(keyword)
+                self._keyword_rules.append([])
+            self._extra.setdefault(keywords.index(keyword), []).append(position)
         self.keywords = keywords
         self.prefilter = make_prefilter(keywords, backend)
 
-    def scan(self, data: bytes, path: str = "", *, encoding: str = "utf-8", decode: bool = True) -> list[Match]:
+    def scan(self, data: bytes, path: str = "", *, encoding: str = "utf-8", decode: bool = True,
+             extra_hits: dict[int, list[int]] | None = None) -> list[Match]:
         """All matches in ``data``; ``path`` selects path-scoped rules and tunes confidence.
 
         With ``decode``, base64 values that hold text are decoded and scanned once more
-        (one level deep); those matches point at the encoded value.
+        (one level deep); those matches point at the encoded value. ``extra_hits``, when
+        given, is filled with the offsets of ``extra_keywords`` (by their position).
         """
         hits = self.prefilter.find(data)
+        if extra_hits is not None:
+            for keyword_index, positions in self._extra.items():
+                if keyword_index in hits:
+                    for position in positions:
+                        extra_hits[position] = hits[keyword_index]
         if not hits:
             return []
         rule_hits: dict[int, list[int]] = {}

@@ -67,8 +67,9 @@ class BlobScanner:
 
     def __init__(self, rules: Sequence[Rule], options: ScanOptions) -> None:
         self.rules = {r.id: r for r in rules}
-        self.engine = Engine(regex_rules(rules), backend=options.backend)
         self.ast = AstDetector(rules, backend=options.backend)
+        self.engine = Engine(regex_rules(rules), backend=options.backend,
+                             extra_keywords=self.ast.gate.keywords if self.ast.enabled else ())
         self.options = options
         self.allowlist = Allowlist.build(options.allow_secrets, options.stopwords)
 
@@ -86,8 +87,14 @@ class BlobScanner:
 
         def detect(data: bytes, encoding: str, syntax: str | None = None, parse: bytes | None = None) -> list[Match]:
             """Regex engine, then the AST stage (which parses only when worth it)."""
-            matches = self.engine.scan(data, path, encoding=encoding)
-            return _without_encoded_twins(self.ast.refine(parse or data, path, encoding, matches, stats, syntax))
+            if not parse:  # the AST gate reads its keyword hits from the engine's one pass
+                gate_hits: dict[int, list[int]] = {}
+                matches = self.engine.scan(data, path, encoding=encoding, extra_hits=gate_hits)
+                refined = self.ast.refine(data, path, encoding, matches, stats, syntax, gate_hits=gate_hits)
+            else:
+                matches = self.engine.scan(data, path, encoding=encoding)
+                refined = self.ast.refine(parse, path, encoding, matches, stats, syntax)
+            return _without_encoded_twins(refined)
 
         cells = scan_notebook(prepared.data, detect) if is_notebook(path) else None
         if cells is not None:

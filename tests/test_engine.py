@@ -89,3 +89,13 @@ def test_repeated_secret_in_one_file_gets_distinct_stable_fingerprints(tmp_path)
     moved = to_findings(engine.scan(f"# new line\n\nt = '{TOKEN}'\nu = '{TOKEN}'\n".encode()), by_id, prov)
     assert len({f.fingerprint for f in first}) == 2
     assert [f.fingerprint for f in first] == [f.fingerprint for f in moved]
+
+
+def test_extra_keywords_report_the_same_hits_as_their_own_prefilter():
+    """The AST gate reads its keyword hits from the engine's pass; they must equal a pass of its own."""
+    extra = ["password", "token", "ibkr", "acmedesk_"]
+    shared = Engine(load_rules([DATA / "custom-rules.toml"], bundled=False), extra_keywords=extra)
+    data = f"IBKR_TOKEN = '{TOKEN}'\npassword: x\ntoken token\n".encode()
+    hits: dict[int, list[int]] = {}
+    shared.scan(data, extra_hits=hits)
+    assert hits == make_prefilter(extra, "pure").find(data)

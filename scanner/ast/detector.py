@@ -92,18 +92,21 @@ class AstDetector:
         self.gate = Gate(list(dict.fromkeys(k for r in self.rules.values() for k in r.keywords)), backend, enabled)
 
     def refine(self, data: bytes, path: str, encoding: str, matches: list[Match], stats: ScanStats,
-               syntax: str | None = None) -> list[Match]:
-        """``matches`` from the regex engine, adjusted and completed by the AST; never raises."""
+               syntax: str | None = None, gate_hits: dict[int, list[int]] | None = None) -> list[Match]:
+        """``matches`` from the regex engine, adjusted and completed by the AST; never raises.
+
+        ``gate_hits``: the gate keywords' offsets in ``data`` when the engine's prefilter
+        already found them (``Engine(extra_keywords=gate.keywords)``); else the gate looks."""
         if not self.enabled:
             return matches
         try:
-            return self._refine(data, path, encoding, matches, stats, syntax or syntax_for(path))
+            return self._refine(data, path, encoding, matches, stats, syntax or syntax_for(path), gate_hits)
         except Exception:  # noqa: BLE001 - a detector bug must never lose the regex findings
             stats.note("ast: internal error, regex only")
             return matches
 
     def _refine(self, data: bytes, path: str, encoding: str, matches: list[Match], stats: ScanStats,
-                syntax: str | None) -> list[Match]:
+                syntax: str | None, gate_hits: dict[int, list[int]] | None = None) -> list[Match]:
         if syntax is None:
             return matches
         if syntax == DOCS:
@@ -112,7 +115,7 @@ class AstDetector:
             if matches:
                 stats.note("ast: file too large, regex only")
             return matches
-        hits = self.gate.hits(data)
+        hits = gate_hits if gate_hits is not None else self.gate.hits(data)
         if not matches and not self.gate.worth_parsing(data, hits, syntax):
             return matches
         document = self._open(syntax, data, stats)

@@ -51,10 +51,16 @@ class Gate:
         self.keywords = keywords
         self._libraries = {i for i, k in enumerate(keywords) if k.encode() in ibkr.LIBRARY_KEYWORDS}
         self._urls = {i for i, k in enumerate(keywords) if k.encode() in ibkr.ALWAYS_PARSE} - self._libraries
-        self.prefilter = make_prefilter(keywords, backend) if enabled and keywords else None
+        self._backend = backend
+        self._enabled = enabled and bool(keywords)
+        self._prefilter = None  # built on first use: scans normally share the engine's pass
 
     def hits(self, data: bytes) -> dict[int, list[int]]:
-        return self.prefilter.find(data) if self.prefilter is not None else {}
+        if not self._enabled:
+            return {}
+        if self._prefilter is None:
+            self._prefilter = make_prefilter(self.keywords, self._backend)
+        return self._prefilter.find(data)
 
     def worth_parsing(self, data: bytes, hits: dict[int, list[int]], syntax: str) -> bool:
         if not hits:
