@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 import shutil
 import subprocess
 import sys
@@ -42,3 +45,18 @@ def write(tmp_path: Path):
         return path
 
     return _write
+
+
+@contextmanager
+def fail_after(seconds: int, what: str) -> Iterator[None]:
+    """Raise TimeoutError instead of hanging CI (pytest-timeout is not a dependency)."""
+    def on_alarm(signum, frame):
+        raise TimeoutError(f"{what} took over {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -11,6 +11,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, run_cli
 
 DATA = ROOT / "tests" / "data"
@@ -117,3 +118,14 @@ def test_findings(report: dict) -> list[dict]:
 
 
 test_findings.__test__ = False  # a helper, not a test
+
+
+def flex(value: str) -> str:
+    """A Flex Web Service token assignment: the line most git tests plant."""
+    return f'FLEX_TOKEN = "{value}"\n'
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    """A fresh repository in a temporary folder (import this fixture into a test module)."""
+    return Repo(tmp_path / "repo")

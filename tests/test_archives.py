@@ -7,14 +7,13 @@ import gzip
 import io
 import json
 import lzma
-import signal
 import tarfile
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import fail_after, run_cli
 
 from scanner.models import ScanStats
 from scanner.rules import load_rules
@@ -30,14 +29,8 @@ MB = 1024 * 1024
 
 @pytest.fixture(autouse=True)
 def no_hang():
-    def on_alarm(signum, frame):
-        raise TimeoutError("archive test took over 30 s: a bomb went off")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(30)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+    with fail_after(30, "archive test (a bomb went off?)"):
+        yield
 
 
 def zip_bytes(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:

@@ -2,31 +2,22 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from gitrepo import (
+    flex,
+    repo,  # noqa: F401 (a fixture)
     FLEX_1,
     FLEX_2,
     FLEX_3,
     TOTP,
     TWS_PW,
-    Repo,
     scan,
     scan_json,
     test_findings,
 )
 
 SECRETS = (FLEX_1, FLEX_2, FLEX_3, TWS_PW, TOTP)
-
-
-def flex(value: str) -> str:
-    return f'FLEX_TOKEN = "{value}"\n'
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    return Repo(tmp_path / "repo")
 
 
 def test_create_from_dir_then_only_new_findings(repo):

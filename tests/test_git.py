@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SHARED
 from gitrepo import (
+    flex,
+    repo,  # noqa: F401 (a fixture)
     FLEX_1,
     FLEX_2,
     FLEX_3,
@@ -23,15 +25,6 @@ from gitrepo import (
 )
 
 CORPORA = SHARED / "corpora"
-
-
-def flex(value: str) -> str:
-    return f'FLEX_TOKEN = "{value}"\n'
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    return Repo(tmp_path / "repo")
 
 
 def test_removed_secret_is_found_once_at_the_commit_that_introduced_it(repo):

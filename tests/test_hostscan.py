@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import run_cli
+from conftest import fail_after, run_cli
 
 from scanner.hostscan import Places, escalate_exposed, exposure, pseudo_dirs
 from scanner.models import Finding, Location, Provenance, Severity
@@ -24,14 +23,8 @@ TOKEN = "acmedesk_Q7rV2lMz8KpW4nXt9BcD"
 
 @pytest.fixture(autouse=True)
 def no_hang():
-    def on_alarm(signum, frame):
-        raise TimeoutError("host scan test took over 60 s")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(60)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+    with fail_after(60, "host scan test"):
+        yield
 
 
 @pytest.fixture

@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import fail_after
 
 from scanner import scan as scan_module
 from scanner.models import ScanStats, ScanTarget
@@ -119,14 +119,8 @@ def test_results_do_not_depend_on_jobs(tmp_path, write, monkeypatch):
 @pytest.fixture
 def no_hang():
     """Fail (instead of hanging CI) if the test takes longer than 20 s."""
-    def on_alarm(signum, frame):
-        raise TimeoutError("test took over 20 s: something blocked or looped")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(20)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+    with fail_after(20, "test (something blocked or looped?)"):
+        yield
 
 
 def _host_scan(root: Path, **options):

@@ -2,22 +2,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from gitrepo import FLEX_1, FLEX_2, FLEX_3, TWS_PW, Repo, scan, scan_json, test_findings
+from gitrepo import FLEX_1, FLEX_2, FLEX_3, TWS_PW, Repo, flex, repo, scan, scan_json, test_findings  # noqa: F401 (repo is a fixture)
 
 from scanner.models import ScanStats
 from scanner.sources.staged import parse_diff, unquote
-
-
-def flex(value: str) -> str:
-    return f'FLEX_TOKEN = "{value}"\n'
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    return Repo(tmp_path / "repo")
 
 
 def staged(repo: Repo, *args: str) -> list[dict]:
