@@ -32,15 +32,15 @@ class BinaryContent(Exception):
     """The bytes are not text; the caller records a skip."""
 
 
+_BOM_FIRST_BYTES = frozenset(bom[0] for bom, _ in _BOMS)
+
+
 def prepare(raw: bytes) -> Prepared:
-    for bom, codec in _BOMS:
-        if raw.startswith(bom):
-            body = raw[len(bom):]
-            if codec == "utf-8":
-                return Prepared(body, "utf-8")
-            text = body.decode(codec, errors="replace")
-            return Prepared(text.encode("utf-8"), "utf-8", f"decoded-{codec}")
-    if b"\x00" in raw[:BINARY_SNIFF_BYTES]:
+    if raw and raw[0] in _BOM_FIRST_BYTES:  # one byte test: most files start with no BOM
+        transcoded = _with_bom(raw)
+        if transcoded is not None:
+            return transcoded
+    if raw.find(b"\x00", 0, BINARY_SNIFF_BYTES) >= 0:  # no copy of the head, unlike raw[:n]
         raise BinaryContent()
     if raw.isascii():
         return Prepared(raw, "utf-8")
@@ -49,3 +49,14 @@ def prepare(raw: bytes) -> Prepared:
     except UnicodeDecodeError:
         return Prepared(raw, "latin-1", "not-utf8-latin-1-fallback")
     return Prepared(raw, "utf-8")
+
+
+def _with_bom(raw: bytes) -> Prepared | None:
+    for bom, codec in _BOMS:
+        if raw.startswith(bom):
+            body = raw[len(bom):]
+            if codec == "utf-8":
+                return Prepared(body, "utf-8")
+            text = body.decode(codec, errors="replace")
+            return Prepared(text.encode("utf-8"), "utf-8", f"decoded-{codec}")
+    return None

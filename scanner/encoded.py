@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import regex
 
 # Keywords that make a line worth checking for a base64 value (beside rule keywords).
-TRIGGER_KEYWORDS = ("kind: secret", '"kind": "secret"', "passw", "secret", "token", "credential")
+FIELD_TRIGGERS = ("passw", "secret", "token", "credential")
+TRIGGER_KEYWORDS = ("kind: secret", '"kind": "secret"', *FIELD_TRIGGERS)
 K8S_MARKERS = (b"kind: secret", b'"kind": "secret"', b"kind: \"secret\"")
+K8S_HEAD = 65536  # a Secret manifest says so near its top
 
 _KEY = rb"""["']?(?P<key>[A-Za-z_][A-Za-z0-9_.\-]{0,120})["']?"""
 _VALUE = rb"""["']?(?P<value>[A-Za-z0-9+/]{8,}={0,2})["']?"""
@@ -25,6 +27,12 @@ _K8S_ENTRY = regex.compile(rb"(?m)^[ \t]+" + _KEY + rb"[ \t]*:[ \t]*" + _VALUE +
 _FIELD_AT = regex.compile(
     _KEY + rb"[ \t]*[:=][ \t]*" + _VALUE.replace(b"{8,}", b"{16,}") + rb"(?![A-Za-z0-9+/=])"
 )
+# Gates for the prefilter (necessary conditions, case-insensitive): a credential field
+# needs a trigger, the rest of its key, a separator and 16 base64 characters; a Secret
+# manifest needs a marker. Blobs that pass neither skip the per-keyword field search.
+FIELD_GATE = (rb"(?:" + b"|".join(t.encode() for t in FIELD_TRIGGERS) + rb")[A-Za-z0-9_.\-]{0,120}"
+              rb"""["']?[ \t]*[:=][ \t]*["']?[A-Za-z0-9+/]{16}""")
+K8S_GATES = tuple(regex.escape(marker, literal_spaces=True) for marker in K8S_MARKERS)
 _IDENT = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 MAX_KEY = 120
 MIN_PRINTABLE_RATIO = 0.95
@@ -40,7 +48,7 @@ class EncodedValue:
 
 
 def is_kubernetes_secret(data: bytes) -> bool:
-    head = data[:65536].lower()
+    head = data[:K8S_HEAD].lower()
     return any(marker in head for marker in K8S_MARKERS)
 
 

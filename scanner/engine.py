@@ -22,7 +22,15 @@ from dataclasses import replace
 import regex
 
 from . import filters
-from .encoded import TRIGGER_KEYWORDS, find_encoded_values, is_kubernetes_secret, rescan_text
+from .encoded import (
+    FIELD_GATE,
+    K8S_GATES,
+    K8S_HEAD,
+    TRIGGER_KEYWORDS,
+    find_encoded_values,
+    is_kubernetes_secret,
+    rescan_text,
+)
 from .entropy import shannon_entropy
 from .models import Match
 from .positions import Positions
@@ -86,7 +94,9 @@ class Engine:
                 self._keyword_rules.append([])
             self._extra.setdefault(keywords.index(keyword), []).append(position)
         self.keywords = keywords
-        self.prefilter = make_prefilter(keywords, backend)
+        self.prefilter = make_prefilter(keywords, backend, gates=(FIELD_GATE, *K8S_GATES))
+        self._field_gate = len(keywords)
+        self._k8s_gates = range(len(keywords) + 1, len(keywords) + 1 + len(K8S_GATES))
 
     def scan(self, data: bytes, path: str = "", *, encoding: str = "utf-8", decode: bool = True,
              extra_hits: dict[int, list[int]] | None = None) -> list[Match]:
@@ -106,8 +116,11 @@ class Engine:
             return []
         rule_hits: dict[int, list[int]] = {}
         trigger_offsets: list[int] = []
+        keyword_rules = self._keyword_rules
         for keyword_index, offsets in hits.items():
-            for rule_index in self._keyword_rules[keyword_index]:
+            if keyword_index >= len(keyword_rules):  # a gate, read where it is needed
+                continue
+            for rule_index in keyword_rules[keyword_index]:
                 rule_hits.setdefault(rule_index, []).extend(offsets)
             if keyword_index in self._triggers:
                 trigger_offsets.extend(offsets)
@@ -120,7 +133,7 @@ class Engine:
                 continue
             matches.extend(self._confirm(compiled, data, rule_hits[rule_index], lines, path_factor))
         if decode and trigger_offsets:
-            decoded = self._scan_encoded(data, path, trigger_offsets, lines)
+            decoded = self._scan_encoded(data, path, trigger_offsets, lines, hits)
             if decoded:
                 # The raw base64 of a value we decoded is the same leak, not a second one.
                 shadowed = {(m.rule_id, m.location) for m in decoded}
@@ -128,9 +141,15 @@ class Engine:
         matches.sort(key=lambda m: (m.location.line, m.location.column, m.rule_id))
         return matches
 
-    def _scan_encoded(self, data: bytes, path: str, offsets: list[int], lines: Positions) -> list[Match]:
+    def _scan_encoded(self, data: bytes, path: str, offsets: list[int], lines: Positions,
+                      hits: dict[int, list[int]]) -> list[Match]:
+        if self.prefilter.evaluates_gates:  # the prefilter already looked for what this needs
+            whole = any(hits.get(gate, [K8S_HEAD + 1])[0] <= K8S_HEAD for gate in self._k8s_gates)
+            if not whole and self._field_gate not in hits:
+                return []
+        else:
+            whole = is_kubernetes_secret(data)
         found: list[Match] = []
-        whole = is_kubernetes_secret(data)
         for value in find_encoded_values(data, offsets, whole):
             location, _ = lines.locate(value.start, value.end)
             for inner in self.scan(rescan_text(value), path, decode=False):

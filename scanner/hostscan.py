@@ -113,9 +113,13 @@ class Places:
                 groups.append(f"(?P<p{len(self.labels)}>{glob_to_regex(pattern)})")
                 self.labels.append(label)
         self._regex = re.compile(f"(?:{'|'.join(groups)})\\Z", re.DOTALL) if groups else None
+        # Every glob's longest literal run must occur in a path it matches: testing those
+        # with ``in`` first halves the cost for the (nearly all) paths that are no place.
+        self._literals = tuple({max(re.split(r"\*\*/|/\*\*|\*|\?", pattern), key=len)
+                                for _, patterns in places for pattern in patterns})
 
     def label_of(self, hostpath: str) -> str | None:
-        if self._regex is None:
+        if self._regex is None or not any(literal in hostpath for literal in self._literals):
             return None
         m = self._regex.match(hostpath)
         if m is None or m.lastgroup is None:

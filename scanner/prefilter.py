@@ -20,15 +20,24 @@ MAX_HITS_PER_KEYWORD = 10_000  # a blob full of one keyword is regex-checked in 
 
 class Prefilter(Protocol):
     name: str
+    evaluates_gates: bool
 
     def find(self, data: bytes) -> dict[int, list[int]]:
-        """Keyword index -> sorted start offsets of its occurrences in ``data``."""
+        """Keyword index -> sorted start offsets of its occurrences in ``data``.
+
+        Gates (see ``make_prefilter``) follow the keywords: index ``len(keywords) + i``
+        holds ``[end offset of the first match]`` when gate ``i`` matched; only a
+        prefilter with ``evaluates_gates`` reports them at all."""
 
 
 class PurePrefilter:
-    name = "pure"
+    """Gates are not evaluated here (callers then take every gate as open): one regex
+    search per gate per blob would cost more than the work a gate saves."""
 
-    def __init__(self, keywords: Sequence[str]) -> None:
+    name = "pure"
+    evaluates_gates = False
+
+    def __init__(self, keywords: Sequence[str], gates: Sequence[bytes] = ()) -> None:
         self.keywords = [k.encode() for k in keywords]
 
     def find(self, data: bytes) -> dict[int, list[int]]:
@@ -47,27 +56,35 @@ class PurePrefilter:
 
 class HyperscanPrefilter:
     name = "hyperscan"
+    evaluates_gates = True
 
-    def __init__(self, keywords: Sequence[str]) -> None:
+    def __init__(self, keywords: Sequence[str], gates: Sequence[bytes] = ()) -> None:
         import hyperscan
 
         self._hs = hyperscan
         self.lengths = [len(k.encode()) for k in keywords]
+        self.first_gate = len(keywords)
+        expressions = [_hs_literal(k) for k in keywords] + list(gates)
         self.db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         self.db.compile(
-            expressions=[_hs_literal(k) for k in keywords],
-            ids=list(range(len(keywords))),
-            elements=len(keywords),
-            flags=[hyperscan.HS_FLAG_CASELESS] * len(keywords),
+            expressions=expressions,
+            ids=list(range(len(expressions))),
+            elements=len(expressions),
+            flags=[hyperscan.HS_FLAG_CASELESS] * len(keywords)
+            + [hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH] * len(gates),
         )
         self.scratch = hyperscan.Scratch(self.db)
 
     def find(self, data: bytes) -> dict[int, list[int]]:
         hits: dict[int, list[int]] = {}
         lengths = self.lengths
+        first_gate = self.first_gate
 
         def on_match(index: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
-            hits.setdefault(index, []).append(to - lengths[index])
+            if index < first_gate:
+                hits.setdefault(index, []).append(to - lengths[index])
+            else:
+                hits[index] = [to]
 
         if data:
             self.db.scan(data, match_event_handler=on_match, scratch=self.scratch)
@@ -88,11 +105,15 @@ def hyperscan_available() -> bool:
     return True
 
 
-def make_prefilter(keywords: Sequence[str], backend: str = "auto") -> Prefilter:
-    """``auto`` picks Hyperscan when importable; ``BROKERSCAN_PREFILTER`` overrides."""
+def make_prefilter(keywords: Sequence[str], backend: str = "auto", gates: Sequence[bytes] = ()) -> Prefilter:
+    """``auto`` picks Hyperscan when importable; ``BROKERSCAN_PREFILTER`` overrides.
+
+    ``gates`` are case-insensitive regexes (the syntax Hyperscan and ``re`` share) that
+    a later stage needs to match somewhere before it does costly work; each must be a
+    necessary condition of that work, so skipping on a closed gate changes no result."""
     backend = os.environ.get("BROKERSCAN_PREFILTER", backend)
     if backend not in ("auto", "hyperscan", "pure"):
         raise ValueError(f"unknown prefilter backend {backend!r} (auto, hyperscan, pure)")
     if backend == "pure" or (backend == "auto" and not hyperscan_available()):
-        return PurePrefilter(keywords)
-    return HyperscanPrefilter(keywords)
+        return PurePrefilter(keywords, gates)
+    return HyperscanPrefilter(keywords, gates)

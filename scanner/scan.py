@@ -9,10 +9,8 @@ batches so the result never depends on ``--jobs``.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -34,6 +32,7 @@ from .sources.files import (
     walk,
 )
 from .suppress import Allowlist, inline_ignored
+from .workers import Lost, WorkerPool, default_jobs
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 INLINE_MAX_FILES = 64  # fewer files than this: no process pool
@@ -130,14 +129,13 @@ def _without_encoded_twins(matches: list[Match]) -> list[Match]:
 
 # --- process pool plumbing -------------------------------------------------------------
 
-WINDOW_PER_JOB = 4  # batches in flight per worker: hides latency, bounds memory
+WINDOW_PER_JOB = 3  # batches in flight per worker: hides latency, bounds memory
 
 _WORKER: BlobScanner | None = None
 
 
 def _init_worker(rules: Sequence[Rule], options: ScanOptions) -> None:
     global _WORKER
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _WORKER = BlobScanner(rules, options)
 
 
@@ -238,7 +236,7 @@ def _batches(items: Iterable[FileItem]) -> Iterator[list[FileItem]]:
     size = 0
     for item in items:
         batch.append(item)
-        size += item.size
+        size += max(item.size, 0)
         if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0
@@ -264,12 +262,12 @@ def scan_files(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions
     head_bytes = 0
     for item in items:
         head.append(item)
-        head_bytes += item.size
+        head_bytes += max(item.size, 0)
         if len(head) >= INLINE_MAX_FILES or head_bytes >= INLINE_MAX_BYTES:
             break
     else:
         items = iter(())
-    jobs = options.jobs or os.cpu_count() or 1
+    jobs = options.jobs or default_jobs()
     findings: list[Finding] = []
     progress = _Progress(started) if options.progress else None
     if jobs == 1 or (len(head) < INLINE_MAX_FILES and head_bytes < INLINE_MAX_BYTES):
@@ -278,12 +276,12 @@ def scan_files(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions
             found, batch_stats = scan_items(scanner, batch, base)
             _collect(findings, stats, found, batch_stats, progress)
     else:
-        import multiprocessing
-
-        context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        with context.Pool(jobs, initializer=_init_worker, initargs=(list(rules), options)) as pool:
+        with WorkerPool(jobs, _scan_batch, _init_worker, (list(rules), options)) as pool:
             batches = ((batch, base) for batch in _batches(_chain(head, items)))
-            for found, batch_stats in _bounded_imap(pool, _scan_batch, batches, WINDOW_PER_JOB * jobs):
+            for outcome in pool.map(batches, WINDOW_PER_JOB):
+                if isinstance(outcome, Lost):
+                    outcome = _lost_batch(outcome)
+                found, batch_stats = outcome
                 _collect(findings, stats, found, batch_stats, progress)
     if progress is not None:
         progress.close()
@@ -295,17 +293,14 @@ def scan_files(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions
     return findings, stats
 
 
-def _bounded_imap(pool, func, arg_tuples: Iterable[tuple], window: int) -> Iterator:
-    """``pool.imap`` that pulls its input lazily: ``Pool.imap`` drains the input iterator in a
-    feeder thread (the whole walk in memory); here at most ``window`` tasks are in flight.
-    Results come back in input order."""
-    pending: deque = deque()
-    for args in arg_tuples:
-        pending.append(pool.apply_async(func, args))
-        if len(pending) >= window:
-            yield pending.popleft().get()
-    while pending:
-        yield pending.popleft().get()
+def _lost_batch(lost: Lost) -> tuple[list[Finding], ScanStats]:
+    """A batch whose worker died (OOM killer, a crash in a C extension): its files are
+    counted as skipped, by name, so the summary says exactly what was not scanned."""
+    stats = ScanStats()
+    batch, _base = lost.args
+    for item in batch:
+        stats.skip(f"worker-died-exit-{lost.exitcode}", item.display)
+    return [], stats
 
 
 def _chain(head: list[FileItem], rest: Iterable[FileItem]) -> Iterator[FileItem]:

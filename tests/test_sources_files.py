@@ -17,7 +17,7 @@ from scanner.report import render
 from scanner.rules import load_rules
 from scanner.scan import BlobScanner, ScanOptions, scan_files, scan_items
 from scanner.sources import files as files_source
-from scanner.sources.files import is_excluded, walk
+from scanner.sources.files import WalkOptions, is_excluded, walk
 
 DATA = Path(__file__).parent / "data"
 TOKEN = "acmedesk_Q7rV2lMz8KpW4nXt9BcD"
@@ -211,6 +211,18 @@ def test_file_swapped_for_a_fifo_or_symlink_mid_scan_never_blocks(tmp_path, writ
     findings, stats = scan_items(BlobScanner(rules, ScanOptions()), items, str(tmp_path))
     assert [f.path for f in findings] == ["grows.py"] * 3
     assert stats.skipped == {"special-file": 1, "replaced-by-symlink": 1}
+
+
+def test_host_scans_note_a_file_that_changed_between_walk_and_read(tmp_path, write):
+    """Host walks stat each file (repository walks leave that to the reader): a log that
+    grows before it is read is scanned as read, and the summary says so."""
+    grows = write("grows.py", f"t = '{TOKEN}'\n")
+    items = list(walk([str(tmp_path)], ScanStats(), max_file_size=10_000,
+                      options=WalkOptions(max_file_size=10_000, host_root=str(tmp_path))))
+    grows.write_text(f"t = '{TOKEN}'\n" * 3)
+    rules = load_rules([DATA / "custom-rules.toml"], bundled=False)
+    findings, stats = scan_items(BlobScanner(rules, ScanOptions(host_root=str(tmp_path))), items, str(tmp_path))
+    assert [f.path for f in findings] == ["/grows.py"] * 3
     assert stats.notes["changed during the scan (scanned as read)"] == 1
 
 
@@ -255,22 +267,3 @@ def test_non_utf8_names_survive_every_report_format(tmp_path):
     sarif = json.loads(render("sarif", findings, stats, target, {}))
     assert sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] \
         == "file:///caf%E9.env"
-
-
-def test_pool_pulls_the_walk_lazily(tmp_path):
-    """Memory must not grow with the tree: the pool may only run ahead by its window."""
-    import multiprocessing
-
-    pulled = []
-
-    def batches():
-        for i in range(200):
-            pulled.append(i)
-            yield (i,)
-
-    with multiprocessing.get_context("fork").Pool(2) as pool:
-        results = scan_module._bounded_imap(pool, abs, batches(), window=4)
-        first = [next(results) for _ in range(3)]
-        assert first == [0, 1, 2]
-        assert len(pulled) <= 3 + 4
-        assert list(results) == list(range(3, 200))

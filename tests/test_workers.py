@@ -1,0 +1,115 @@
+"""The worker pool behind parallel scans: ordered, bounded, and it never loses a task."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import fail_after
+from scanner.workers import Lost, WorkerPool
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _slow_odd(x: int) -> int:
+    if x % 2:
+        time.sleep(0.01)
+    return x
+
+
+def _die_on(x: int, fatal: int) -> int:
+    if x == fatal:
+        os._exit(7)  # what the OOM killer or a crashing C extension looks like from outside
+    return x
+
+
+def _fail_on(x: int) -> int:
+    if x == 3:
+        raise ValueError("bad task 3")
+    return x
+
+
+_STATE: list[str] = []
+
+
+def _init(tag: str) -> None:
+    _STATE.append(tag)
+
+
+def _tagged(x: int) -> str:
+    return f"{_STATE[-1]}{x}"
+
+
+def test_results_come_back_in_task_order_whatever_the_timing():
+    with fail_after(30, "the pool"), WorkerPool(2, _slow_odd) as pool:
+        assert list(pool.map(((i,) for i in range(60)), window=3)) == list(range(60))
+
+
+def test_the_task_iterator_is_pulled_lazily():
+    """Memory must not grow with the tree: the pool may only run ahead by its window."""
+    pulled: list[int] = []
+
+    def tasks():
+        for i in range(200):
+            pulled.append(i)
+            yield (i,)
+
+    with fail_after(30, "the pool"), WorkerPool(2, _square) as pool:
+        results = pool.map(tasks(), window=3)
+        assert [next(results) for _ in range(3)] == [0, 1, 4]
+        assert len(pulled) <= 3 + 2 * 3
+        assert list(results) == [i * i for i in range(3, 200)]
+
+
+def test_a_worker_that_dies_is_replaced_and_its_task_comes_back_lost():
+    with fail_after(30, "the pool"), WorkerPool(2, _die_on) as pool:
+        out = list(pool.map(((i, 5) for i in range(20)), window=2))
+        assert pool.replaced >= 1
+    lost = [o for o in out if isinstance(o, Lost)]
+    assert [o.args for o in lost] == [(5, 5)] and lost[0].exitcode == 7
+    assert [o for o in out if not isinstance(o, Lost)] == [i for i in range(20) if i != 5]
+
+
+def test_an_exception_in_a_task_is_raised_in_the_parent():
+    with fail_after(30, "the pool"), pytest.raises(ValueError, match="bad task 3"), WorkerPool(2, _fail_on) as pool:
+        list(pool.map((i,) for i in range(10)))
+
+
+def test_initializer_runs_in_each_worker_and_close_does_not_hang():
+    with fail_after(30, "the pool"):
+        for _ in range(3):  # sibling pipe ends closed in each child: close() returns at once
+            started = time.perf_counter()
+            with WorkerPool(3, _tagged, _init, ("w",)) as pool:
+                assert list(pool.map((i,) for i in range(7))) == [f"w{i}" for i in range(7)]
+            assert time.perf_counter() - started < 5
+
+
+def test_a_dir_scan_whose_worker_dies_names_every_file_it_lost(tmp_path, monkeypatch):
+    """A crash in one batch costs that batch, counted by name; every other file is scanned."""
+    import scanner.scan as scan_module
+    from scanner.rules import load_rules
+
+    rules = load_rules([Path(__file__).parent / "data" / "custom-rules.toml"], bundled=False)
+
+    token = "token = 'acmedesk_Q7rV2lMz8KpW4nXt9BcD'  # synthetic\n"
+    for i in range(150):
+        (tmp_path / f"f{i:03}.py").write_text(token if i % 10 == 0 else "x = 1\n")
+    original = scan_module._scan_batch
+
+    def crash_on_f050(batch, base):
+        if any(item.display.endswith("f050.py") for item in batch):
+            os._exit(9)
+        return original(batch, base)
+
+    monkeypatch.setattr(scan_module, "_scan_batch", crash_on_f050)
+    monkeypatch.setattr(scan_module, "BATCH_FILES", 10)
+    with fail_after(60, "the dir scan"):
+        findings, stats = scan_module.scan_files([str(tmp_path)], rules, scan_module.ScanOptions(jobs=2))
+    lost = stats.skipped_paths["worker-died-exit-9"]
+    assert len(lost) == 10 and any(p.endswith("f050.py") for p in lost)
+    scanned = {f.path.rsplit("/", 1)[-1] for f in findings}
+    assert scanned == {f"f{i:03}.py" for i in range(0, 150, 10)} - {"f050.py"}
