@@ -25,7 +25,6 @@ from . import filters
 from .encoded import (
     FIELD_GATE,
     K8S_GATES,
-    K8S_HEAD,
     TRIGGER_KEYWORDS,
     find_encoded_values,
     is_kubernetes_secret,
@@ -39,6 +38,10 @@ from .rules import CHARSETS, Rule
 
 WINDOW_BEFORE = 1024  # bytes of context a line-window may reach before its keyword
 WINDOW_AFTER = 2048  # ... and after it, so minified lines stay cheap
+GATE_MIN_BYTES = 4096  # smaller blobs are confirmed directly: cheaper than a second pass
+# Gates compile in ~0.1 s: worth it for a tree or a history, not for a pre-commit run of a
+# few files. They are used once this many bytes went through the engine (in this process).
+GATES_AFTER_BYTES = 4 * 1024 * 1024
 LOW_CONFIDENCE_PATH_PARTS = ("test", "tests", "testing", "fixtures", "examples", "example", "docs", "mock", "mocks")
 
 
@@ -94,9 +97,21 @@ class Engine:
                 self._keyword_rules.append([])
             self._extra.setdefault(keywords.index(keyword), []).append(position)
         self.keywords = keywords
-        self.prefilter = make_prefilter(keywords, backend, gates=(FIELD_GATE, *K8S_GATES))
-        self._field_gate = len(keywords)
-        self._k8s_gates = range(len(keywords) + 1, len(keywords) + 1 + len(K8S_GATES))
+        # Gates: necessary conditions, checked in one more Hyperscan pass over large blobs
+        # only (see GATE_MIN_BYTES): a rule's own ``gate``, the base64 field shape, and
+        # the markers of a Kubernetes Secret.
+        gates: list[bytes] = []
+        self._rule_gate: dict[int, int] = {}
+        for rule_index, rule in enumerate(self.rules):
+            if rule.gate:
+                self._rule_gate[rule_index] = len(gates)
+                gates.append(rule.gate.encode())
+        self._field_gate = len(gates)
+        gates.append(FIELD_GATE)
+        self._k8s_gates = frozenset(range(len(gates), len(gates) + len(K8S_GATES)))
+        gates.extend(K8S_GATES)
+        self.prefilter = make_prefilter(keywords, backend, gates=gates)
+        self._bytes_seen = 0
 
     def scan(self, data: bytes, path: str = "", *, encoding: str = "utf-8", decode: bool = True,
              extra_hits: dict[int, list[int]] | None = None) -> list[Match]:
@@ -118,12 +133,14 @@ class Engine:
         trigger_offsets: list[int] = []
         keyword_rules = self._keyword_rules
         for keyword_index, offsets in hits.items():
-            if keyword_index >= len(keyword_rules):  # a gate, read where it is needed
-                continue
             for rule_index in keyword_rules[keyword_index]:
                 rule_hits.setdefault(rule_index, []).extend(offsets)
             if keyword_index in self._triggers:
                 trigger_offsets.extend(offsets)
+        self._bytes_seen += len(data)
+        gates = None
+        if len(data) >= GATE_MIN_BYTES and self._bytes_seen >= GATES_AFTER_BYTES:
+            gates = self.prefilter.open_gates(data)
         lines = Positions(data, encoding)
         path_factor = _path_confidence_factor(path)
         matches: list[Match] = []
@@ -131,9 +148,11 @@ class Engine:
             compiled = self._compiled[rule_index]
             if compiled.rule.paths and not _path_matches(path, compiled.rule.paths):
                 continue
+            if gates is not None and rule_index in self._rule_gate and self._rule_gate[rule_index] not in gates:
+                continue
             matches.extend(self._confirm(compiled, data, rule_hits[rule_index], lines, path_factor))
         if decode and trigger_offsets:
-            decoded = self._scan_encoded(data, path, trigger_offsets, lines, hits)
+            decoded = self._scan_encoded(data, path, trigger_offsets, lines, gates)
             if decoded:
                 # The raw base64 of a value we decoded is the same leak, not a second one.
                 shadowed = {(m.rule_id, m.location) for m in decoded}
@@ -142,13 +161,10 @@ class Engine:
         return matches
 
     def _scan_encoded(self, data: bytes, path: str, offsets: list[int], lines: Positions,
-                      hits: dict[int, list[int]]) -> list[Match]:
-        if self.prefilter.evaluates_gates:  # the prefilter already looked for what this needs
-            whole = any(hits.get(gate, [K8S_HEAD + 1])[0] <= K8S_HEAD for gate in self._k8s_gates)
-            if not whole and self._field_gate not in hits:
-                return []
-        else:
-            whole = is_kubernetes_secret(data)
+                      gates: frozenset[int] | None) -> list[Match]:
+        if gates is not None and self._field_gate not in gates and not gates & self._k8s_gates:
+            return []  # neither a base64 credential field nor a Secret manifest is possible
+        whole = is_kubernetes_secret(data)
         found: list[Match] = []
         for value in find_encoded_values(data, offsets, whole):
             location, _ = lines.locate(value.start, value.end)

@@ -20,22 +20,20 @@ MAX_HITS_PER_KEYWORD = 10_000  # a blob full of one keyword is regex-checked in 
 
 class Prefilter(Protocol):
     name: str
-    evaluates_gates: bool
 
     def find(self, data: bytes) -> dict[int, list[int]]:
-        """Keyword index -> sorted start offsets of its occurrences in ``data``.
+        """Keyword index -> sorted start offsets of its occurrences in ``data``."""
 
-        Gates (see ``make_prefilter``) follow the keywords: index ``len(keywords) + i``
-        holds ``[end offset of the first match]`` when gate ``i`` matched; only a
-        prefilter with ``evaluates_gates`` reports them at all."""
+    def open_gates(self, data: bytes) -> frozenset[int] | None:
+        """Indices of the gates (see ``make_prefilter``) that match somewhere in ``data``;
+        ``None`` when this backend does not evaluate gates (every gate is then open)."""
 
 
 class PurePrefilter:
-    """Gates are not evaluated here (callers then take every gate as open): one regex
+    """Gates are not evaluated here (callers then take every gate as open): a regex
     search per gate per blob would cost more than the work a gate saves."""
 
     name = "pure"
-    evaluates_gates = False
 
     def __init__(self, keywords: Sequence[str], gates: Sequence[bytes] = ()) -> None:
         self.keywords = [k.encode() for k in keywords]
@@ -53,44 +51,66 @@ class PurePrefilter:
                 pos = lowered.find(keyword, pos + 1)
         return hits
 
+    def open_gates(self, data: bytes) -> frozenset[int] | None:
+        return None
+
 
 class HyperscanPrefilter:
+    """Keywords in one database; gates in a second one, compiled on first use.
+
+    Gates are kept apart because they cost far more to compile than literals (the
+    base64 field gate alone adds 40 ms), and a pre-commit run of a few small files
+    should pay neither that nor a second pass: callers ask for gates on large blobs."""
+
     name = "hyperscan"
-    evaluates_gates = True
 
     def __init__(self, keywords: Sequence[str], gates: Sequence[bytes] = ()) -> None:
         import hyperscan
 
         self._hs = hyperscan
         self.lengths = [len(k.encode()) for k in keywords]
-        self.first_gate = len(keywords)
-        expressions = [_hs_literal(k) for k in keywords] + list(gates)
-        self.db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        self.db.compile(
-            expressions=expressions,
-            ids=list(range(len(expressions))),
-            elements=len(expressions),
-            flags=[hyperscan.HS_FLAG_CASELESS] * len(keywords)
-            + [hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH] * len(gates),
-        )
-        self.scratch = hyperscan.Scratch(self.db)
+        self.db, self.scratch = self._compile([_hs_literal(k) for k in keywords], hyperscan.HS_FLAG_CASELESS)
+        self._gates = list(gates)
+        self._gate_db = None
+        self._gate_scratch = None
+
+    def _compile(self, expressions: list[bytes], flags: int):
+        db = self._hs.Database(mode=self._hs.HS_MODE_BLOCK)
+        db.compile(expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions),
+                   flags=[flags] * len(expressions))
+        return db, self._hs.Scratch(db)
 
     def find(self, data: bytes) -> dict[int, list[int]]:
         hits: dict[int, list[int]] = {}
         lengths = self.lengths
-        first_gate = self.first_gate
 
         def on_match(index: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
-            if index < first_gate:
-                hits.setdefault(index, []).append(to - lengths[index])
-            else:
-                hits[index] = [to]
+            hits.setdefault(index, []).append(to - lengths[index])
 
         if data:
             self.db.scan(data, match_event_handler=on_match, scratch=self.scratch)
         for found in hits.values():
             del found[MAX_HITS_PER_KEYWORD:]
         return hits
+
+    def open_gates(self, data: bytes) -> frozenset[int] | None:
+        if not self._gates:
+            return None
+        if self._gate_db is None:
+            flags = self._hs.HS_FLAG_CASELESS | self._hs.HS_FLAG_SINGLEMATCH
+            try:
+                self._gate_db, self._gate_scratch = self._compile(self._gates, flags)
+            except Exception:  # noqa: BLE001 - a user rule's gate Hyperscan cannot take:
+                self._gates = []  # run without gates (slower, same findings)
+                return None
+        matched: set[int] = set()
+
+        def on_match(index: int, _from: int, _to: int, _flags: int, _ctx: object) -> None:
+            matched.add(index)
+
+        if data:
+            self._gate_db.scan(data, match_event_handler=on_match, scratch=self._gate_scratch)
+        return frozenset(matched)
 
 
 def _hs_literal(keyword: str) -> bytes:

@@ -65,3 +65,50 @@ def test_every_shipped_pattern_compiles_under_the_strict_loader():
 
     for path in sorted(bundled_rules_dir().glob("*.toml")):
         assert load_rule_file(path, check_patterns=True)
+
+
+GATED = [rule for rule in RULES if rule.gate]
+
+
+def test_frequent_keyword_rules_have_gates():
+    """The rules whose keywords fill prose and HTML docs (measured on ib_async's history)."""
+    assert {"ibkr-account-id", "ibkr-generic-password", "ibkr-generic-secret", "oanda-account-id"} <= {
+        r.id for r in GATED}
+
+
+@pytest.mark.parametrize("rule", GATED, ids=lambda r: r.id)
+def test_a_gate_holds_for_every_example(rule):
+    """A gate is a necessary condition: a blob it rejects must hold no match of the rule."""
+    import re
+
+    gate = re.compile(rule.gate.encode(), re.IGNORECASE)
+    for example in rule.examples:
+        assert gate.search(example.text.encode()), (rule.id, example.text)
+
+
+@pytest.mark.skipif(not hyperscan_available(), reason="hyperscan wheel not installed")
+def test_gated_blobs_give_the_same_findings_on_both_backends():
+    """Gates are evaluated only by Hyperscan and only on blobs of GATE_MIN_BYTES or more:
+    every example, padded past that size with prose full of the rules' keywords, must give
+    identical matches with gates (hyperscan) and without (pure)."""
+    from scanner.engine import GATE_MIN_BYTES, Engine
+    from scanner.rules import regex_rules
+
+    prose = ("Interactive Brokers account notes: the IBKR account, acct summary, tokens and "
+             "E*TRADE or OANDA accounts are mentioned here without any credential.\n")
+    padding = prose * (GATE_MIN_BYTES // len(prose) + 1)
+    engines = {b: Engine(regex_rules(RULES), backend=b) for b in ("pure", "hyperscan")}
+    for rule in regex_rules(RULES):
+        for text in [e.text for e in rule.examples] + list(rule.negatives):
+            blob = (padding + text + "\n" + padding).encode()
+            path = getattr(text, "path", None) or "notes.txt"
+            found = {b: [(m.rule_id, m.secret, m.location) for m in e.scan(blob, path)] for b, e in engines.items()}
+            assert found["hyperscan"] == found["pure"], (rule.id, text)
+
+
+@pytest.mark.skipif(not hyperscan_available(), reason="hyperscan wheel not installed")
+def test_every_shipped_gate_compiles_in_hyperscan():
+    from scanner.prefilter import HyperscanPrefilter
+
+    prefilter = HyperscanPrefilter(["x"], [r.gate.encode() for r in GATED])
+    assert prefilter.open_gates(b"nothing here") == frozenset()

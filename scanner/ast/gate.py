@@ -65,7 +65,9 @@ class Gate:
     def worth_parsing(self, data: bytes, hits: dict[int, list[int]], syntax: str) -> bool:
         if not hits:
             return False
-        return bool(self._libraries & hits.keys()) or bool(self.credential_names(data, hits, syntax))
+        if self._libraries & hits.keys() and ibkr.literal_client_call_possible(data):
+            return True
+        return bool(self.credential_names(data, hits, syntax))
 
     def credential_names(self, data: bytes, hits: dict[int, list[int]], syntax: str,
                           gated: bool = True) -> list[int]:

@@ -9,6 +9,7 @@ the parameter is called. Callee names that are common words (``connect``,
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -48,6 +49,36 @@ LIBRARY_KEYWORDS = (b"ib_insync", b"ib_async", b"ibind", b"ibflex")
 # Keywords that make a code file worth parsing whatever follows them: client libraries,
 # and Flex Web Service URLs (their token is the query parameter ``t``).
 ALWAYS_PARSE = (*LIBRARY_KEYWORDS, b"flexwebservice")
+
+
+_LITERAL_START = re.compile(rb"[\"'`0-9]")
+MAX_CALLS_LOOKED_AT = 200  # as many as ``TreeDocument.calls_named`` looks at
+
+
+def literal_client_call_possible(data: bytes) -> bool:
+    """Could the parse find a client call with a literal argument? The parse gate for files
+    that mention a client library, whose only reason to be parsed is such a call: a
+    library's own source mentions itself in every file and every version of its history.
+
+    A necessary condition, read without parsing: ``callee(`` (how ``calls_named`` finds
+    calls), not a ``def``, whose argument list holds a quote or a digit. An argument
+    list with nested parentheses counts as possible."""
+    for call in CLIENT_CALLS.values():
+        if not mentions(call, data):
+            continue
+        needle = call.callee.encode() + b"("
+        pos = data.find(needle)
+        seen = 0
+        while pos >= 0 and seen < MAX_CALLS_LOOKED_AT:
+            seen += 1
+            if data[max(0, pos - 4):pos] != b"def ":
+                open_at = pos + len(needle)
+                close_at = data.find(b")", open_at, open_at + 4096)
+                arguments = data[open_at:close_at] if close_at >= 0 else b"("
+                if b"(" in arguments or _LITERAL_START.search(arguments):
+                    return True
+            pos = data.find(needle, pos + 1)
+    return False
 
 
 def client_parameter(callee: str, parameter: str, data: bytes) -> str | None:
