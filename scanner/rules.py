@@ -66,6 +66,12 @@ class Rule:
     negatives: tuple[str, ...] = ()
     source: str = ""  # "file:line" where the rule was defined, for error messages
     detector: str = "regex"  # "regex" | "ast" (findings come from scanner.ast; ``regex`` never matches)
+    # A necessary condition of ``regex`` (case-insensitive, in the syntax Hyperscan and
+    # ``re`` share), tested anywhere in a large blob before the rule is confirmed around
+    # its keyword hits: a keyword frequent in prose ("account", "Interactive Brokers")
+    # then costs nothing where the credential's shape is absent. Tests check it holds
+    # for every example.
+    gate: str | None = None
 
 
 class RuleError(Exception):
@@ -75,7 +81,7 @@ class RuleError(Exception):
 _ALLOWED_KEYS = {
     "id", "title", "description", "severity", "tags", "keywords", "regex", "help",
     "references", "entropy_min", "charset", "allow", "paths", "span", "confidence",
-    "examples", "negatives", "detector",
+    "examples", "negatives", "detector", "gate",
 }
 DETECTORS = ("regex", "ast")
 # An AST rule's stored regex: it has the ``secret`` group an Engine expects and never
@@ -215,6 +221,9 @@ def _parse_rule(table: dict, where: str, check_patterns: bool = True) -> Rule:
     span = table.get("span")
     if span is not None and (not isinstance(span, int) or not 1 <= span <= 65536):
         raise fail("span must be an integer number of bytes between 1 and 65536")
+    gate = table.get("gate")
+    if gate is not None:
+        _check_gate(gate, fail, check_patterns)
     confidence = table.get("confidence", 0.9)
     if not isinstance(confidence, (int, float)) or not 0 < confidence <= 1:
         raise fail("confidence must be a number in (0, 1]")
@@ -249,7 +258,21 @@ def _parse_rule(table: dict, where: str, check_patterns: bool = True) -> Rule:
         negatives=tuple(negatives),
         source=where,
         detector=detector,
+        gate=gate,
     )
+
+
+def _check_gate(gate: object, fail, compile_it: bool) -> None:
+    if not isinstance(gate, str) or not gate.strip():
+        raise fail("gate must be a non-empty regex string")
+    if not compile_it:
+        return
+    import re
+
+    try:
+        re.compile(gate.encode(), re.IGNORECASE)
+    except re.error as exc:
+        raise fail(f"gate does not compile: {exc}") from None
 
 
 def regex_rules(rules: Iterable[Rule]) -> list[Rule]:
