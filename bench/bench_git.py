@@ -20,10 +20,16 @@ unique blob read and scanned once, versus scanning the added lines of every
 commit's diff (``git log -p``, what gitleaks does), both with the same engine and
 the same number of worker processes.
 
+``--cache`` adds, after the tools' rounds on each target, a cold ``brokerscan git
+--cache DIR`` into a fresh directory under the bench directory and then a warm one
+on the unchanged history (the nightly case), and prints both wall times with the
+warm run's ratio to the uncached brokerscan run and to the fastest complete peer.
+
     python bench/bench_git.py                                  # everything, 3 rounds
     python bench/bench_git.py --targets synthetic --commits 20000 --rounds 5
     python bench/bench_git.py --targets requests --tools brokerscan,kingfisher
     python bench/bench_git.py --compare-modes --targets synthetic,requests
+    python bench/bench_git.py --targets requests --rounds 1 --cache
 """
 from __future__ import annotations
 
@@ -38,6 +44,7 @@ import subprocess
 import sys
 import sysconfig
 import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -460,6 +467,75 @@ def ratios_table(results: list[Result]) -> str | None:
 
 
 # ---------------------------------------------------------------------------
+# --cache: a cold run fills the cache, a warm run on the unchanged history uses it
+# ---------------------------------------------------------------------------
+
+@dataclass
+class CacheResult:
+    target: str
+    cold_s: float | None = None
+    warm_s: float | None = None
+    cold_scanned: int | None = None
+    warm_scanned: int | None = None
+    warm_from_cache: int | None = None
+    same_findings: bool | None = None
+    status: str = "ok"
+
+
+def bench_cache(target: Target, tool: Tool, out_dir: Path, bench_dir: Path, timeout: float) -> CacheResult:
+    """One cold and one warm ``brokerscan git --cache`` run into a fresh cache directory,
+    which is removed afterwards. ``same_findings``: the warm run's findings equal the cold run's."""
+    result = CacheResult(target.name)
+    assert tool.command is not None
+    cache_dir = Path(tempfile.mkdtemp(prefix=f"cache-{target.name}-", dir=bench_dir))
+    reports: dict[str, dict] = {}
+    try:
+        for phase in ("cold", "warm"):
+            report = out_dir / f"brokerscan-{target.name}-cache-{phase}.json"
+            report.unlink(missing_ok=True)
+            argv = [*tool.command(target.repo, report), "--cache", str(cache_dir)]
+            run = common.run_measured(argv, report.with_suffix(".out"), report.with_suffix(".err"), cwd=out_dir,
+                                      env=tool.env, timeout=timeout)
+            if run.timed_out or run.returncode not in tool.ok_codes:
+                result.status = f"{phase} run failed (exit {run.returncode}{', timeout' if run.timed_out else ''})"
+                return result
+            try:
+                reports[phase] = json.loads(report.read_text())
+            except (OSError, ValueError) as exc:  # exit 1 is also how Python reports a crash
+                result.status = f"{phase} run failed ({type(exc).__name__}; see {report.with_suffix('.err')})"
+                return result
+            setattr(result, f"{phase}_s", run.wall_s)
+            setattr(result, f"{phase}_scanned", reports[phase]["summary"]["files_scanned"])
+            print(f"  [{target.name}] brokerscan --cache {phase:<4} {run.wall_s:6.2f} s  "
+                  f"{run.peak_rss / 1e6:6.0f} MB  {len(reports[phase]['findings'])} findings", flush=True)
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    result.warm_from_cache = reports["warm"]["summary"]["notes"].get("objects from cache: clean, not read again", 0)
+    result.same_findings = reports["cold"]["findings"] == reports["warm"]["findings"]
+    return result
+
+
+def cache_table(cache: CacheResult, results: list[Result]) -> str:
+    """Cold and warm wall times, and the warm run against the uncached run and the fastest complete peer."""
+    if cache.warm_s is None or cache.cold_s is None:
+        return f"brokerscan --cache on {cache.target}: {cache.status}"
+    ours = next((r for r in results if r.tool == "brokerscan" and r.walls), None)
+    peers = [common.median(r.walls) for r in results
+             if r.tool != "brokerscan" and r.walls and not any(n.startswith("partial") for n in r.notes)]
+    rows = [["brokerscan --cache, cold (fills the cache)", f"{cache.cold_s:.2f}", str(cache.cold_scanned), ""],
+            ["brokerscan --cache, warm (unchanged history)", f"{cache.warm_s:.2f}", str(cache.warm_scanned),
+             f"{cache.warm_from_cache:,} from cache; findings {'identical' if cache.same_findings else 'DIFFER'}"]]
+    if ours is not None:
+        uncached = common.median(ours.walls)
+        rows.append(["warm / uncached brokerscan", f"{cache.warm_s / uncached:.2f}", "", f"uncached {uncached:.2f} s"])
+        rows.append(["cold / uncached brokerscan", f"{cache.cold_s / uncached:.2f}", "", "the cost of writing it"])
+    if peers:
+        rows.append(["warm / fastest complete peer", f"{cache.warm_s / min(peers):.2f}", "", f"peer {min(peers):.2f} s"])
+    return common.format_table(["--cache", "wall s / ratio", "blobs scanned", "note"], rows,
+                               [False, True, True, False])
+
+
+# ---------------------------------------------------------------------------
 # Blob-once versus diff scanning (the design choice)
 # ---------------------------------------------------------------------------
 
@@ -627,6 +703,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=1800)
     p.add_argument("--json", type=Path, help="also write all measurements here")
     p.add_argument("--compare-modes", action="store_true", help="blob-once vs diff scanning, brokerscan's engine")
+    p.add_argument("--cache", action="store_true",
+                   help="also time a cold and a warm 'brokerscan git --cache' run on each target")
     p.add_argument("--no-ast", action="store_true", help="--compare-modes with the AST stage off (BROKERSCAN_AST=0)")
     p.add_argument("--diff-scan", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--read-only", type=Path, help=argparse.SUPPRESS)
@@ -667,18 +745,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     for tool in tools:
         print(f"{tool.name}: {tool.version}")
     everything = []
+    ours = next((t for t in tools if t.name == "brokerscan" and t.command is not None), None)
+    if args.cache and ours is None:
+        print("--cache: brokerscan is not among --tools; no cache runs")
     for target in targets:
         results = bench_target(target, tools, args.rounds, out_dir, args.timeout)
-        everything.append((target, results))
+        cache = bench_cache(target, ours, out_dir, bench_dir, args.timeout) if args.cache and ours else None
+        everything.append((target, results, cache))
         print()
         print(results_table(target, results))
         ratios = ratios_table(results)
         if ratios:
             print(ratios)
+        if cache is not None:
+            print(cache_table(cache, results))
         print()
     if args.json:
         args.json.write_text(json.dumps([{"target": {**asdict(t), "repo": str(t.repo), "plants": len(t.plants)},
-                                          "results": [asdict(r) for r in rs]} for t, rs in everything], indent=1))
+                                          "results": [asdict(r) for r in rs],
+                                          "cache": asdict(c) if c is not None else None}
+                                         for t, rs, c in everything], indent=1))
     return 0
 
 

@@ -19,6 +19,7 @@ examples:
   brokerscan git path/to/repo.git        # a bare repository
   brokerscan git --range origin/main..HEAD --format sarif -o brokerscan.sarif   # a pull request
   brokerscan git --branch main --since 2024-01-01
+  brokerscan git --cache .brokerscan-cache   # nightly: read only blobs no earlier run found clean
 """
 
 STAGED_EPILOG = """\
@@ -56,6 +57,11 @@ def add_verbs(subparsers, report_parent: argparse.ArgumentParser) -> None:
     sel.add_argument("--until", metavar="DATE", help="only what commits before DATE added or changed")
     sel.add_argument("--all-objects", action="store_true",
                      help="also scan unreachable blobs, reflogs, old stashes and the index")
+    speed = p_git.add_argument_group("repeated scans")
+    speed.add_argument("--cache", metavar="DIR",
+                       help="remember blobs found clean (or binary, too large) in DIR, created if missing, and "
+                            "skip them next time; keyed by rules, options and brokerscan version, holds no "
+                            "secrets; blobs with findings are always scanned again")
 
     p_staged = subparsers.add_parser("staged", parents=[report_parent],
                                      help="scan staged changes (added lines), for pre-commit",
@@ -96,9 +102,10 @@ def run_git(args) -> int:
     options = replace(options, progress=_progress_wanted(args))
     scope = Scope(refs=tuple(args.branch), range=args.range, since=args.since, until=args.until,
                   all_objects=args.all_objects)
+    cache = _open_cache(args.cache, rules, options) if args.cache else None
     try:
         validate_revisions(repo, scope)
-        findings, stats = scan_history(repo, scope, rules, options)
+        findings, stats = scan_history(repo, scope, rules, options, cache)
     except GitError as exc:
         raise UsageError(str(exc)) from None
     vcs = vcs_details(repo) if args.format == "sarif" else ()
@@ -166,6 +173,17 @@ def _open(path: str, *, need_worktree: bool):
     if need_worktree and repo.bare:
         raise UsageError(f"{path} is a bare repository: it has no index to scan (use 'brokerscan git')")
     return repo
+
+
+def _open_cache(directory: str, rules, options):
+    """The ``--cache`` namespace; a DIR that cannot be created stops the scan before it starts."""
+    from .cli import UsageError
+    from .gitcache import HistoryCache
+
+    try:
+        return HistoryCache.open(directory, rules, options)
+    except OSError as exc:
+        raise UsageError(f"--cache {directory}: cannot create the cache directory ({exc.strerror or exc})") from None
 
 
 def _check_baseline(args) -> None:

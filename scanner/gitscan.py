@@ -7,6 +7,11 @@ findings only, ``history`` finds the commit that introduced each and how many
 commits carried it. A secret is reported once per (rule, secret, path), at the
 commit that introduced it.
 
+With ``--cache`` (``gitcache``), blobs an earlier run found clean (or skipped as
+binary or too large) under the same rules and options are taken out of the
+enumeration before any of them is read from git; their skips and notes are
+replayed into the summary, and the blobs scanned this run are added to the cache.
+
 Staged: the index blobs of changed files, with only findings on added lines kept.
 """
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 
 from .findings import fingerprint
+from .gitcache import CACHEABLE_SKIPS, TREE, HistoryCache, Outcome, blob_outcome
 from .models import Blob, Finding, Provenance, ScanStats
 from .rules import Rule
 from .scan import BlobScanner, ScanOptions, apply_severity_overrides
@@ -43,16 +49,22 @@ def display_path(ref: ObjectRef) -> str:
     return os.fsdecode(ref.path)
 
 
-def scan_history(repo: Repository, scope: Scope, rules: Sequence[Rule],
-                 options: ScanOptions) -> tuple[list[Finding], ScanStats]:
-    """Findings of every unique blob in ``scope``, attributed to the commits that introduced them."""
+def scan_history(repo: Repository, scope: Scope, rules: Sequence[Rule], options: ScanOptions,
+                 cache: HistoryCache | None = None) -> tuple[list[Finding], ScanStats]:
+    """Findings of every unique blob in ``scope``, attributed to the commits that introduced them.
+
+    ``cache``: blobs it knows are served from it instead of being read and scanned;
+    it is written once the scan is done (see ``scanner.gitcache``)."""
     started = time.perf_counter()
     stats = ScanStats()
     _describe_repository(repo, stats)
     enumeration = Enumeration(repo, scope)
     reachable: set[str] | None = set() if scope.all_objects else None
     refs = _included(enumeration, options.excludes, stats, reachable)
-    raw = _scan_refs(refs, repo, rules, options, stats)
+    if cache is not None:
+        cache.load(stats)
+        refs = _from_cache(refs, cache, stats)
+    raw = _scan_refs(refs, repo, rules, options, stats, cache)
     for sha in enumeration.missing:
         stats.skip("missing-object", f"{sha} (absent from the repository: a blob, or a tree whose files "
                                      "could not be listed)")
@@ -60,7 +72,12 @@ def scan_history(repo: Repository, scope: Scope, rules: Sequence[Rule],
         loose = list(unreachable_blobs(repo, reachable))
         if loose:
             stats.note("unreachable blobs (--all-objects)", len(loose))
-        raw.extend(_scan_inline(loose, repo.root, rules, options, stats))
+        if cache is not None:
+            loose = list(_from_cache(loose, cache, stats))
+        raw.extend(_scan_inline(loose, repo.root, rules, options, stats, cache))
+    if cache is not None:
+        _replay_cached(cache, stats)
+        cache.save(stats)
     findings = attribute_findings(repo, scope, raw, stats)
     findings = apply_severity_overrides(findings, options.severity_overrides)
     findings.sort(key=Finding.sort_key)
@@ -92,27 +109,55 @@ def _included(refs: Iterable[ObjectRef], excludes: Sequence[str], stats: ScanSta
         yield ref
 
 
+def _from_cache(refs: Iterable[ObjectRef], cache: HistoryCache, stats: ScanStats) -> Iterator[ObjectRef]:
+    """The refs the cache does not know. Cached skips are counted as an uncached scan counts
+    them, with the same examples; ``_replay_cached`` adds the rest once the scan is done."""
+    def skipped(ref: ObjectRef, outcome: Outcome) -> None:
+        shown = display_path(ref)
+        stats.skip(outcome.skip or "", f"{shown} ({ref.sha[:12]})" if outcome.skip_shows_id else shown)
+
+    return cache.misses(refs, skipped)
+
+
+def _replay_cached(cache: HistoryCache, stats: ScanStats) -> None:
+    """Notes of the objects served from the cache, as their scans gave them, and how many were
+    served: the summary differs from an uncached run's only in what was read this time."""
+    for outcome, count in cache.served():
+        if outcome == TREE:
+            continue
+        if outcome.skip is None:
+            stats.note("objects from cache: clean, not read again", count)
+        else:
+            stats.note("objects from cache: skipped again (counted in skipped)", count)
+        for what, times in outcome.notes:
+            stats.note(what, times * count)
+
+
 def _scan_refs(refs: Iterator[ObjectRef], repo: Repository, rules: Sequence[Rule], options: ScanOptions,
-               stats: ScanStats) -> list[tuple[Finding, str]]:
+               stats: ScanStats, cache: HistoryCache | None = None) -> list[tuple[Finding, str]]:
     head: list[ObjectRef] = []
     for ref in refs:
         head.append(ref)
         if len(head) >= INLINE_MAX_OBJECTS:
             break
     else:
-        return _scan_inline(head, repo.root, rules, options, stats)
+        return _scan_inline(head, repo.root, rules, options, stats, cache)
     jobs = options.jobs or os.cpu_count() or 1
     if jobs == 1:
-        return _scan_inline(_chain(head, refs), repo.root, rules, options, stats)
+        return _scan_inline(_chain(head, refs), repo.root, rules, options, stats, cache)
     import multiprocessing
 
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     found: list[tuple[Finding, str]] = []
     progress = _progress(options.progress)
-    with context.Pool(jobs, initializer=_init_worker, initargs=(list(rules), options, repo.root)) as pool:
-        for chunk_found, chunk_stats in _bounded_map(pool, _chunks(_chain(head, refs)), WINDOW_PER_JOB * jobs):
+    record = cache is not None
+    with context.Pool(jobs, initializer=_init_worker, initargs=(list(rules), options, repo.root, record)) as pool:
+        for chunk_found, chunk_stats, outcomes in _bounded_map(pool, _chunks(_chain(head, refs)),
+                                                               WINDOW_PER_JOB * jobs):
             found.extend(chunk_found)
             stats.merge(chunk_stats)
+            if cache is not None and outcomes:
+                cache.add(outcomes)
             if progress is not None:
                 progress.update(chunk_stats.files_scanned + chunk_stats.files_skipped)
         pool.close()
@@ -123,39 +168,60 @@ def _scan_refs(refs: Iterator[ObjectRef], repo: Repository, rules: Sequence[Rule
 
 
 def _scan_inline(refs: Iterable[ObjectRef], root: str, rules: Sequence[Rule], options: ScanOptions,
-                 stats: ScanStats) -> list[tuple[Finding, str]]:
+                 stats: ScanStats, cache: HistoryCache | None = None) -> list[tuple[Finding, str]]:
     scanner = BlobScanner(rules, options)
+    outcomes: list[tuple[ObjectRef, Outcome]] | None = [] if cache is not None else None
     with ObjectReader(root, missing_reason="corrupt-object") as reader:
-        found, chunk_stats = scan_objects(scanner, reader, refs, root)
+        found, chunk_stats = scan_objects(scanner, reader, refs, root, outcomes)
     stats.merge(chunk_stats)
+    if cache is not None and outcomes:
+        cache.add(outcomes)
     return found
 
 
-def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[ObjectRef],
-                 root: str) -> tuple[list[tuple[Finding, str]], ScanStats]:
-    """Read and scan blobs; each finding comes with the id of the blob it is in."""
+def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[ObjectRef], root: str,
+                 outcomes: list[tuple[ObjectRef, Outcome]] | None = None
+                 ) -> tuple[list[tuple[Finding, str]], ScanStats]:
+    """Read and scan blobs; each finding comes with the id of the blob it is in.
+
+    ``outcomes`` (for ``--cache``): receives each blob worth caching with its outcome;
+    each blob is then scanned into stats of its own so its notes are known."""
     stats = ScanStats()
     found: list[tuple[Finding, str]] = []
-    for read in reader.read(refs, scanner.options.max_file_size):
+    non_blobs: list[ObjectRef] | None = [] if outcomes is not None else None
+    for read in reader.read(refs, scanner.options.max_file_size, non_blobs=non_blobs):
         shown = display_path(read.ref)
         if read.data is None:
-            stats.skip(read.reason or "unreadable", f"{shown} ({read.ref.sha[:12]})")
+            reason = read.reason or "unreadable"
+            stats.skip(reason, f"{shown} ({read.ref.sha[:12]})")
+            if outcomes is not None and reason in CACHEABLE_SKIPS:
+                outcomes.append((read.ref, Outcome(reason, True, ())))
             continue
         provenance = Provenance(kind="git", path=shown, root=root)
+        blob_stats = stats if outcomes is None else ScanStats()
+        blob_found: list[Finding] | None
         try:
-            for finding in scanner.scan_blob(Blob(read.data, provenance), stats):
-                found.append((finding, read.ref.sha))
+            blob_found = scanner.scan_blob(Blob(read.data, provenance), blob_stats)
         except Exception as exc:  # noqa: BLE001 - a scanner bug must not lose the rest of the history
-            stats.skip(f"internal-error-{type(exc).__name__}", shown)
+            blob_stats.skip(f"internal-error-{type(exc).__name__}", shown)
+            blob_found = None
+        found.extend((finding, read.ref.sha) for finding in blob_found or ())
+        if outcomes is not None:
+            stats.merge(blob_stats)
+            outcome = blob_outcome(blob_found, blob_stats)
+            if outcome is not None:
+                outcomes.append((read.ref, outcome))
+    if outcomes is not None and non_blobs:
+        outcomes.extend((ref, TREE) for ref in non_blobs)
     return found, stats
 
 
 # --- process pool plumbing -------------------------------------------------------------
 
-_WORKER: tuple[BlobScanner, ObjectReader, str] | None = None
+_WORKER: tuple[BlobScanner, ObjectReader, str, bool] | None = None
 
 
-def _init_worker(rules: Sequence[Rule], options: ScanOptions, root: str) -> None:
+def _init_worker(rules: Sequence[Rule], options: ScanOptions, root: str, record: bool = False) -> None:
     global _WORKER
     import signal
     from multiprocessing.util import Finalize
@@ -163,14 +229,18 @@ def _init_worker(rules: Sequence[Rule], options: ScanOptions, root: str) -> None
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
 
     reader = ObjectReader(root, missing_reason="corrupt-object")
-    _WORKER = (BlobScanner(rules, options), reader, root)
+    _WORKER = (BlobScanner(rules, options), reader, root, record)
     Finalize(reader, reader.close, exitpriority=10)
 
 
-def _scan_chunk(chunk: list[ObjectRef]) -> tuple[list[tuple[Finding, str]], ScanStats]:
+def _scan_chunk(chunk: list[ObjectRef]
+                ) -> tuple[list[tuple[Finding, str]], ScanStats, list[tuple[ObjectRef, Outcome]] | None]:
+    """Findings and stats of a chunk, plus (with ``--cache``) the outcomes for the parent to store."""
     assert _WORKER is not None
-    scanner, reader, root = _WORKER
-    return scan_objects(scanner, reader, chunk, root)
+    scanner, reader, root, record = _WORKER
+    outcomes: list[tuple[ObjectRef, Outcome]] | None = [] if record else None
+    found, stats = scan_objects(scanner, reader, chunk, root, outcomes)
+    return found, stats, outcomes
 
 
 def _bounded_map(pool, chunks: Iterable[list[ObjectRef]], window: int) -> Iterator:

@@ -313,17 +313,21 @@ class ObjectReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def read(self, refs: Iterable[ObjectRef], max_size: int) -> Iterator[BlobRead]:
+    def read(self, refs: Iterable[ObjectRef], max_size: int, *,
+             non_blobs: list[ObjectRef] | None = None) -> Iterator[BlobRead]:
+        """Blobs of ``refs`` (not necessarily in order); trees and other objects are dropped,
+        or appended to ``non_blobs`` when given (``--cache`` remembers them: an id's type never changes)."""
         pending: list[ObjectRef] = []
         for ref in refs:
             pending.append(ref)
             if len(pending) >= self.MAX_PENDING:
-                yield from self._read_some(pending, max_size)
+                yield from self._read_some(pending, max_size, non_blobs)
                 pending = []
         if pending:
-            yield from self._read_some(pending, max_size)
+            yield from self._read_some(pending, max_size, non_blobs)
 
-    def _read_some(self, refs: list[ObjectRef], max_size: int) -> Iterator[BlobRead]:
+    def _read_some(self, refs: list[ObjectRef], max_size: int,
+                   non_blobs: list[ObjectRef] | None = None) -> Iterator[BlobRead]:
         wanted: list[ObjectRef] = []
         for ref, header in zip(refs, self._ask("check", refs)):
             if header is None:
@@ -331,6 +335,8 @@ class ObjectReader:
             elif header[1] == b"missing":
                 yield BlobRead(ref, None, self.missing_reason)
             elif header[1] != b"blob":
+                if non_blobs is not None:
+                    non_blobs.append(ref)
                 continue
             elif int(header[2]) > max_size:
                 yield BlobRead(ref, None, "too-large")
