@@ -28,6 +28,7 @@ from .models import Blob, Finding, Provenance, ScanStats
 from .rules import Rule
 from .scan import BlobScanner, ScanOptions, apply_severity_overrides
 from .sources.files import is_excluded
+from .workers import Lost, WorkerPool, default_jobs
 from .sources.git import (
     Enumeration,
     GitError,
@@ -40,7 +41,7 @@ from .sources.git import (
 
 INLINE_MAX_OBJECTS = 400  # fewer blobs than this: no process pool
 CHUNK_OBJECTS = 200  # blobs per unit of pool work: small enough to balance, large enough to amortise IPC
-WINDOW_PER_JOB = 4  # chunks in flight per worker
+WINDOW_PER_JOB = 3  # chunks in flight per worker
 
 
 def display_path(ref: ObjectRef) -> str:
@@ -142,29 +143,36 @@ def _scan_refs(refs: Iterator[ObjectRef], repo: Repository, rules: Sequence[Rule
             break
     else:
         return _scan_inline(head, repo.root, rules, options, stats, cache)
-    jobs = options.jobs or os.cpu_count() or 1
+    jobs = options.jobs or default_jobs()
     if jobs == 1:
         return _scan_inline(_chain(head, refs), repo.root, rules, options, stats, cache)
-    import multiprocessing
-
-    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     found: list[tuple[Finding, str]] = []
     progress = _progress(options.progress)
     record = cache is not None
-    with context.Pool(jobs, initializer=_init_worker, initargs=(list(rules), options, repo.root, record)) as pool:
-        for chunk_found, chunk_stats, outcomes in _bounded_map(pool, _chunks(_chain(head, refs)),
-                                                               WINDOW_PER_JOB * jobs):
+    chunks = ((chunk,) for chunk in _chunks(_chain(head, refs)))
+    with WorkerPool(jobs, _scan_chunk, _init_worker, (list(rules), options, repo.root, record)) as pool:
+        for outcome in pool.map(chunks, WINDOW_PER_JOB):
+            if isinstance(outcome, Lost):
+                outcome = _lost_chunk(outcome)
+            chunk_found, chunk_stats, outcomes = outcome
             found.extend(chunk_found)
             stats.merge(chunk_stats)
             if cache is not None and outcomes:
                 cache.add(outcomes)
             if progress is not None:
                 progress.update(chunk_stats.files_scanned + chunk_stats.files_skipped)
-        pool.close()
-        pool.join()
     if progress is not None:
         progress.close()
     return found
+
+
+def _lost_chunk(lost: Lost) -> tuple[list[tuple[Finding, str]], ScanStats, None]:
+    """A chunk whose worker died: each blob is a counted skip, by path and id."""
+    stats = ScanStats()
+    (chunk,) = lost.args
+    for ref in chunk:
+        stats.skip(f"worker-died-exit-{lost.exitcode}", f"{display_path(ref)} ({ref.sha[:12]})")
+    return [], stats, None
 
 
 def _scan_inline(refs: Iterable[ObjectRef], root: str, rules: Sequence[Rule], options: ScanOptions,
@@ -223,10 +231,7 @@ _WORKER: tuple[BlobScanner, ObjectReader, str, bool] | None = None
 
 def _init_worker(rules: Sequence[Rule], options: ScanOptions, root: str, record: bool = False) -> None:
     global _WORKER
-    import signal
     from multiprocessing.util import Finalize
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
 
     reader = ObjectReader(root, missing_reason="corrupt-object")
     _WORKER = (BlobScanner(rules, options), reader, root, record)
@@ -241,34 +246,6 @@ def _scan_chunk(chunk: list[ObjectRef]
     outcomes: list[tuple[ObjectRef, Outcome]] | None = [] if record else None
     found, stats = scan_objects(scanner, reader, chunk, root, outcomes)
     return found, stats, outcomes
-
-
-def _bounded_map(pool, chunks: Iterable[list[ObjectRef]], window: int) -> Iterator:
-    """Results of ``_scan_chunk`` over ``chunks`` as they finish, at most ``window`` in flight.
-
-    ``Pool.imap`` would drain the enumeration in a feeder thread (all of a huge
-    history's names in memory at once); this pulls it only as workers keep up.
-    """
-    import queue
-
-    done: queue.SimpleQueue = queue.SimpleQueue()
-    in_flight = 0
-
-    def take():
-        ok, value = done.get()
-        if not ok:
-            raise value
-        return value
-
-    for chunk in chunks:
-        pool.apply_async(_scan_chunk, (chunk,), callback=lambda r: done.put((True, r)),
-                         error_callback=lambda e: done.put((False, e)))
-        in_flight += 1
-        if in_flight >= window:
-            yield take()
-            in_flight -= 1
-    for _ in range(in_flight):
-        yield take()
 
 
 def _chunks(refs: Iterable[ObjectRef]) -> Iterator[list[ObjectRef]]:
