@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
+import stat
 import string
+import sys
 import sysconfig
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -67,6 +70,8 @@ class Tree:
     bytes: int
     files: int
     planted: list[Plant] = field(default_factory=list)
+    origin: str = "planted"  # planted | stdlib copy | existing directory (``bench_dir.py --tree``)
+    symlinks: int = 0  # symlinks found (and not counted) when an existing tree was walked
 
 
 def bench_dir_default() -> Path:
@@ -299,6 +304,142 @@ def build_tree(bench_dir: Path, spec: TreeSpec, rebuild: bool = False,
     log(f"built in {time.perf_counter() - started:.1f} s: {total / MB:.1f} MB, {files} files, "
         f"{len(plants)} planted; manifest {manifest}")
     return Tree(root, manifest, total, files, plants)
+
+
+# ---------------------------------------------------------------------------
+# Existing trees (``bench_dir.py --tree``): nothing planted, measured by walking
+# ---------------------------------------------------------------------------
+
+STDLIB_TREE_FORMAT = 1  # bump when what the stdlib copy holds changes, so cached copies are redone
+# gitleaks' default config allowlists every path matching this (its own regex), even an absolute
+# target path: a tree under ``.../lib/python3.11`` is skipped whole and gitleaks reports nothing.
+GITLEAKS_PYTHON_LIB = re.compile(
+    r"(?i)(?:^|/)(?:lib(?:64)?/python[23](?:\.\d{1,2})+|python/[23](?:\.\d{1,2})+/lib(?:64)?)(?:/|$)")
+
+
+@dataclass(frozen=True)
+class TreeStats:
+    """What walking a tree finds: regular files and their bytes; symlinks are counted apart."""
+
+    bytes: int
+    files: int
+    symlinks: int
+
+
+def measure_tree(root: Path) -> TreeStats:
+    """Bytes and count of the regular files below ``root``, without following symlinks.
+
+    The same files ``find ROOT -type f`` lists (the ``cat`` baseline): symlinks to files
+    and to directories are not followed, only counted. Binary files count like any other.
+    """
+    total = files = links = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        links += sum(os.path.islink(os.path.join(dirpath, d)) for d in dirnames)
+        for name in filenames:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+                files += 1
+            elif stat.S_ISLNK(st.st_mode):
+                links += 1
+    return TreeStats(total, files, links)
+
+
+def existing_tree(root: Path) -> Tree:
+    """An existing directory as a benchmark tree: nothing planted, size measured by walking it."""
+    root = root.resolve()
+    if not root.is_dir():
+        raise NotADirectoryError(f"--tree {root}: not a directory")
+    stats = measure_tree(root)
+    return Tree(root, Path(os.devnull), stats.bytes, stats.files, [], "existing directory", stats.symlinks)
+
+
+def stdlib_source() -> tuple[Path, list[Path]]:
+    """This interpreter's stdlib directory and the package directories inside it to leave out.
+
+    In most layouts (pyenv, python.org builds, venv-less installs) ``site-packages`` lives
+    inside the stdlib directory; it holds whatever is installed, not the stdlib.
+    """
+    paths = sysconfig.get_paths()
+    stdlib = Path(paths["stdlib"]).resolve()
+    excluded = sorted({Path(paths[k]).resolve() for k in ("purelib", "platlib")
+                       if Path(paths[k]).resolve().is_relative_to(stdlib)}
+                      | {d.resolve() for d in (stdlib / "site-packages", stdlib / "dist-packages") if d.is_dir()})
+    return stdlib, excluded
+
+
+def copy_regular_files(src: Path, dest: Path, excluded: Sequence[Path]) -> TreeStats:
+    """Copy the regular files below ``src`` to ``dest`` (sorted, symlinks left out and counted),
+    skipping the directories in ``excluded``."""
+    skip = set(excluded)
+    total = files = links = 0
+    for dirpath, dirnames, filenames in os.walk(src):
+        here = Path(dirpath)
+        links += sum((here / d).is_symlink() for d in dirnames)
+        dirnames[:] = sorted(d for d in dirnames if not (here / d).is_symlink() and (here / d).resolve() not in skip)
+        out_dir = dest / here.relative_to(src)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in sorted(filenames):
+            path = here / name
+            try:
+                st = path.lstat()
+                if stat.S_ISLNK(st.st_mode):
+                    links += 1
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    continue
+                shutil.copyfile(path, out_dir / name, follow_symlinks=False)
+            except OSError:
+                continue
+            total += st.st_size
+            files += 1
+    return TreeStats(total, files, links)
+
+
+def stdlib_tree(bench_dir: Path, rebuild: bool = False, log: Callable[[str], None] = print) -> Tree:
+    """A copy of this interpreter's stdlib, minus site-packages, at ``bench_dir/stdlib-tree``.
+
+    Why a copy and not the directory itself: every tool must scan exactly the same files,
+    and the peers have no flag to leave out site-packages the way we would; and gitleaks'
+    default config skips everything under ``lib/python3.X/`` (see ``GITLEAKS_PYTHON_LIB``),
+    so on the real path it would scan nothing. The copy holds every regular file
+    (``.py``, ``.pyc`` in ``__pycache__``, ``.so``, the static ``libpython.a``, bundled
+    wheels), no symlinks. It is made once and reused while its manifest
+    (``bench_dir/stdlib-tree.json``, beside the tree) matches the source and the tree.
+    """
+    root, manifest = bench_dir / "stdlib-tree", bench_dir / "stdlib-tree.json"
+    source, excluded = stdlib_source()
+    spec = {"source": str(source), "excluded": [str(p) for p in excluded],
+            "python": sys.version.split()[0], "format": STDLIB_TREE_FORMAT}
+    if not rebuild and root.is_dir():
+        try:
+            doc = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            doc = {}
+        stats = measure_tree(root)
+        if doc.get("spec") == spec and (doc.get("bytes"), doc.get("files")) == (stats.bytes, stats.files):
+            log(f"reusing stdlib copy {root} ({stats.bytes / MB:.1f} MB, {stats.files} files; "
+                f"copied from {source}, without {', '.join(p.name for p in excluded) or 'nothing'})")
+            return Tree(root, manifest, stats.bytes, stats.files, [], "stdlib copy", stats.symlinks)
+    log(f"copying {source} (without {', '.join(str(p) for p in excluded) or 'nothing'}) to {root}")
+    started = time.perf_counter()
+    staging = bench_dir / "stdlib-tree.tmp"
+    for old in (staging, root):
+        if old.exists():
+            shutil.rmtree(old)
+    manifest.unlink(missing_ok=True)
+    copied = copy_regular_files(source, staging, excluded)
+    staging.rename(root)
+    stats = measure_tree(root)
+    doc = {"spec": spec, "tree": str(root), "bytes": stats.bytes, "files": stats.files,
+           "symlinks_left_out": copied.symlinks}
+    manifest.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    log(f"copied in {time.perf_counter() - started:.1f} s: {stats.bytes / MB:.1f} MB, {stats.files} files "
+        f"({copied.symlinks} symlinks left out); manifest {manifest}")
+    return Tree(root, manifest, stats.bytes, stats.files, [], "stdlib copy", stats.symlinks)
 
 
 def build_smoke_tree(dest: Path, seed: int) -> list[Plant]:

@@ -6,6 +6,8 @@ them). See ``bench/README.md`` for what is measured and how to install the peers
 
     python bench/bench_dir.py                       # 200 MB tree, 3 rounds, all tools
     python bench/bench_dir.py --tools brokerscan,cat --rounds 5 --jobs 2 --json out.json
+    python bench/bench_dir.py --tree stdlib             # a copy of this interpreter's stdlib, no plants
+    python bench/bench_dir.py --tree ~/src/project      # any existing directory, scanned in place
 """
 from __future__ import annotations
 
@@ -33,6 +35,9 @@ else:  # ``python bench/bench_dir.py``
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ALL_TOOLS = ("brokerscan", "gitleaks", "kingfisher", "cat")
 CAT_SCRIPT = 'find "$1" -type f -print0 | xargs -0 cat > /dev/null'
+DEFAULT_SIZE_MB = 200
+DEFAULT_PLANTS = 50
+DEFAULT_SEED = 20240601
 
 
 @dataclass
@@ -290,7 +295,10 @@ def run_rounds(tools: Sequence[Tool], results: dict[str, ToolResult], tree: corp
             result.peak_rss.append(run.peak_rss)
             result.peak_pss.append(run.peak_pss)
             note = ""
-            if findings is not None:
+            if findings is not None and not tree.planted:  # --tree: nothing to recall
+                result.findings.append(len(findings))
+                note = f", {len(findings)} findings"
+            elif findings is not None:
                 result.findings.append(len(findings))
                 found = common.planted_recall(findings, tree.planted, tree.root)
                 found_keys = {(p.path, p.line) for p in found}
@@ -310,7 +318,9 @@ def _num(value: float, digits: int = 2) -> str:
 
 
 def results_table(results: Sequence[ToolResult], tree: corpus.Tree) -> str:
-    """One row per tool: medians over the rounds, the largest peak RSS, the last report's counts."""
+    """One row per tool: medians over the rounds, the largest peak RSS, the last report's counts.
+
+    Recall is "n/a" for a tree with nothing planted (``--tree``)."""
     headers = ["tool", "version", "median wall s", "MB/s", "CPU s", "peak RSS MB", "findings", "planted recall"]
     rows = []
     for res in results:
@@ -321,7 +331,10 @@ def results_table(results: Sequence[ToolResult], tree: corpus.Tree) -> str:
         findings = str(res.findings[-1]) if res.findings else "-"
         if res.findings and len(set(res.findings)) > 1:
             findings += f" (varied {min(res.findings)}-{max(res.findings)})"
-        recall = f"{res.recall}/{len(tree.planted)}" if res.recall is not None else "-"
+        if not tree.planted:
+            recall = "n/a"
+        else:
+            recall = f"{res.recall}/{len(tree.planted)}" if res.recall is not None else "-"
         rows.append([res.name, res.version, _num(wall), _num(tree.bytes / corpus.MB / wall, 1),
                      _num(common.median(res.cpus)), _num(res.max_rss / corpus.MB, 0), findings, recall])
     return common.format_table(headers, rows, right=[False, False, True, True, True, True, True, True])
@@ -367,9 +380,10 @@ def save_json(path: Path, args: argparse.Namespace, tree: corpus.Tree, tools: Se
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0],
                     "loadavg_at_end": os.getloadavg()},
         "options": {"size_mb": args.size_mb, "plants": args.plants, "seed": args.seed,
-                    "rounds": args.rounds, "jobs": args.jobs},
-        "tree": {"root": str(tree.root), "bytes": tree.bytes, "files": tree.files,
-                 "planted": len(tree.planted), "manifest": str(tree.manifest)},
+                    "rounds": args.rounds, "jobs": args.jobs, "tree": getattr(args, "tree", None)},
+        "tree": {"root": str(tree.root), "origin": tree.origin, "bytes": tree.bytes, "files": tree.files,
+                 "symlinks_not_counted": tree.symlinks, "planted": len(tree.planted),
+                 "manifest": str(tree.manifest)},
         "tools": [
             {**asdict(res),
              "median_wall_s": res.median_wall if res.walls else None,
@@ -392,13 +406,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tools", default=",".join(ALL_TOOLS),
                         help=f"comma-separated subset of {','.join(ALL_TOOLS)} (default: all)")
     parser.add_argument("--rounds", type=int, default=3, help="measured runs per tool; the median is shown (default 3)")
-    parser.add_argument("--size-mb", type=int, default=200, help="tree size in MB of 10**6 bytes (default 200)")
-    parser.add_argument("--plants", type=int, default=50, help="synthetic IBKR credentials to plant (default 50)")
-    parser.add_argument("--seed", type=int, default=20240601, help="RNG seed for planting (default 20240601)")
+    parser.add_argument("--tree", default=None, metavar="PATH",
+                        help="scan this existing directory instead of the planted tree (nothing planted: recall "
+                             "is n/a); 'stdlib' means a cached copy of this interpreter's stdlib without "
+                             "site-packages, under --bench-dir (write ./stdlib for a directory of that name)")
+    parser.add_argument("--size-mb", type=int, default=DEFAULT_SIZE_MB,
+                        help=f"tree size in MB of 10**6 bytes (default {DEFAULT_SIZE_MB}; not with --tree)")
+    parser.add_argument("--plants", type=int, default=DEFAULT_PLANTS,
+                        help=f"synthetic IBKR credentials to plant (default {DEFAULT_PLANTS}; not with --tree)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                        help=f"RNG seed for planting; also the smoke tree's (default {DEFAULT_SEED})")
     parser.add_argument("--jobs", type=int, default=None, help="passed to brokerscan as --jobs (default: its own)")
     parser.add_argument("--bench-dir", type=Path, default=corpus.bench_dir_default(),
                         help="cache for the tree, manifest and reports (default $BENCH_DIR or /tmp/brokerscan-bench)")
-    parser.add_argument("--rebuild", action="store_true", help="rebuild the tree even if a matching one is cached")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="rebuild the tree (or the --tree stdlib copy) even if a matching one is cached")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before one run is killed (default 1800)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write all results to OUT")
     args = parser.parse_args(argv)
@@ -408,8 +430,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--tools: unknown {unknown}; choose from {','.join(ALL_TOOLS)}")
     if args.rounds < 1 or args.size_mb < 1 or args.plants < 0:
         parser.error("--rounds and --size-mb must be >= 1, --plants >= 0")
+    if args.tree is not None and (args.size_mb != DEFAULT_SIZE_MB or args.plants != DEFAULT_PLANTS):
+        parser.error("--size-mb and --plants shape the planted tree; they do not apply with --tree")
     args.tool_names = list(dict.fromkeys(names))
     return args
+
+
+def load_tree(args: argparse.Namespace, bench_dir: Path) -> corpus.Tree:
+    """The planted tree (built or cached), or with ``--tree`` the stdlib copy or a given directory."""
+    if args.tree is None:
+        return corpus.build_tree(bench_dir, corpus.TreeSpec(args.size_mb, args.plants, args.seed),
+                                 rebuild=args.rebuild)
+    if args.tree == "stdlib":
+        tree = corpus.stdlib_tree(bench_dir, rebuild=args.rebuild)
+    else:
+        tree = corpus.existing_tree(Path(args.tree).expanduser())
+        print(f"scanning {tree.root} in place: {tree.bytes / corpus.MB:.1f} MB, {tree.files} files"
+              + (f", {tree.symlinks} symlinks (not counted; tools differ in following them)" if tree.symlinks else ""))
+    if corpus.GITLEAKS_PYTHON_LIB.search(tree.root.as_posix()):
+        print(f"  WARNING: gitleaks' default config skips every path matching lib/pythonX.Y; it will scan "
+              f"nothing in {tree.root}. Copy the tree elsewhere (--tree stdlib does).")
+    return tree
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -418,7 +459,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     (bench_dir / "reports").mkdir(parents=True, exist_ok=True)
 
     print("== tree")
-    tree = corpus.build_tree(bench_dir, corpus.TreeSpec(args.size_mb, args.plants, args.seed), rebuild=args.rebuild)
+    try:
+        tree = load_tree(args, bench_dir)
+    except NotADirectoryError as exc:
+        print(f"bench_dir.py: error: {exc}", file=sys.stderr)
+        return 2
 
     print("== tools")
     tools = resolve_tools(args.tool_names, args.jobs)
@@ -441,9 +486,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ordered = [results[t.name] for t in tools]
     print()
+    planted = f"{len(tree.planted)} planted" if tree.origin == "planted" else f"{tree.origin}, nothing planted"
     print(f"tree: {tree.root}  {tree.bytes / corpus.MB:.1f} MB  {tree.files} files  "
-          f"{len(tree.planted)} planted  cpus: {os.cpu_count()}  rounds: {args.rounds}  "
+          f"{planted}  cpus: {os.cpu_count()}  rounds: {args.rounds}  "
           f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if tree.origin != "planted":
+        print("MB and files: every regular file, binary ones (.pyc, .so, archives...) included, as cat reads "
+              "them too; symlinks not followed" + (f" ({tree.symlinks} not counted)" if tree.symlinks else ""))
     print(results_table(ordered, tree))
     by_kind = recall_by_kind_table(ordered, tree)
     if by_kind:
