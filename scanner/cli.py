@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -31,9 +30,23 @@ EXTRA_VERBS: dict = {}
 
 
 def _add_merge_verb(verbs, report) -> None:
-    from .merge import add_merge_parser
-
-    add_merge_parser(verbs)
+    """The ``merge`` verb's arguments, defined here rather than in ``scanner.merge``: building the
+    parser runs for every verb (``--version`` included), and importing ``scanner.merge`` costs
+    ~25 ms (models, dataclasses, json), so it is imported by ``_run_merge`` only."""
+    p = verbs.add_parser(
+        "merge", help="merge SARIF or JSON reports from many machines into one",
+        description="Merge brokerscan reports (SARIF or JSON, from many machines) into one, "
+                    "de-duplicated by fingerprint; each finding lists the hosts it was seen on.")
+    p.add_argument("reports", nargs="+", metavar="REPORT", help="SARIF or JSON reports written by brokerscan")
+    p.add_argument("--format", "-f", choices=("text", "json", "sarif"), default=None,
+                   help="output format (default: the inputs' format; SARIF when they are mixed)")
+    p.add_argument("--output", "-o", metavar="FILE", help="write the merged report here instead of stdout")
+    p.add_argument("--show-secrets", action="store_true", help="keep secrets that the inputs show in full")
+    p.add_argument("--verbose", "-v", action="store_true", help="list skipped paths in the summary")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    p.add_argument("--exit-code", type=int, default=EXIT_FINDINGS, metavar="N",
+                   help="exit code when findings remain (default 1)")
+    p.set_defaults(explain=False)
 
 
 def _run_merge(args) -> int:
@@ -222,7 +235,7 @@ def _scan_verb(args) -> int:
         if len(data) > options.max_file_size:
             raise UsageError(f"standard input is larger than --max-file-size ({options.max_file_size} bytes)")
         findings, stats = scan_bytes(data, Provenance(kind="stdin", path="<stdin>"), rules, options)
-        target = ScanTarget("stdin", (), socket.gethostname())
+        target = ScanTarget("stdin", (), _local_hostname())
     return emit(args, findings, stats, target, {r.id: r for r in rules})
 
 
@@ -250,9 +263,16 @@ def _dir_setup(args, options):
             raise UsageError(f"not under --root {args.root}: {', '.join(outside)}")
     options = replace(options, host_root=host_root, follow_symlinks=args.follow_symlinks,
                       one_file_system=args.one_file_system, archives=not args.no_archives)
-    hostname = args.hostname or (hostname_of(root) if root else None) or socket.gethostname()
+    hostname = args.hostname or (hostname_of(root) if root else None) or _local_hostname()
     target = ScanTarget("dir", (host_root or os.getcwd(),), hostname, host_root or "")
     return paths, options, target
+
+
+def _local_hostname() -> str:
+    """This machine's name for reports; ``socket`` (~3 ms) is imported only by the verbs that name it."""
+    import socket
+
+    return socket.gethostname()
 
 
 def emit(args, findings, stats, target, rules) -> int:

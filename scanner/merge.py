@@ -48,22 +48,8 @@ class Report:
     stats: ScanStats = field(default_factory=ScanStats)
 
 
-def add_merge_parser(verbs) -> None:
-    p = verbs.add_parser(
-        "merge", help="merge SARIF or JSON reports from many machines into one",
-        description="Merge brokerscan reports (SARIF or JSON, from many machines) into one, "
-                    "de-duplicated by fingerprint; each finding lists the hosts it was seen on.")
-    p.add_argument("reports", nargs="+", metavar="REPORT", help="SARIF or JSON reports written by brokerscan")
-    p.add_argument("--format", "-f", choices=("text", "json", "sarif"), default=None,
-                   help="output format (default: the inputs' format; SARIF when they are mixed)")
-    p.add_argument("--output", "-o", metavar="FILE", help="write the merged report here instead of stdout")
-    p.add_argument("--show-secrets", action="store_true", help="keep secrets that the inputs show in full")
-    p.add_argument("--verbose", "-v", action="store_true", help="list skipped paths in the summary")
-    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-    p.add_argument("--exit-code", type=int, default=1, metavar="N", help="exit code when findings remain (default 1)")
-    p.set_defaults(explain=False)
-
-
+# The verb's arguments are defined in ``cli._add_merge_verb``: the parser is built for every
+# verb, and this module is imported only when ``merge`` runs.
 def run_merge(args) -> int:
     from .cli import UsageError, emit
     from .rules import RuleError, load_rules

@@ -8,12 +8,34 @@ from contextlib import contextmanager
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+_CACHE_ENV = "BROKERSCAN_CACHE_DIR"
+_session_cache: dict[str, str | None] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point the parsed-rules cache at a private folder for the whole session, before collection
+    (modules call ``load_rules()`` at import time) and for every ``brokerscan`` subprocess, so the
+    suite never writes to the real ``~/.cache`` nor reads a cache another checkout left there."""
+    _session_cache["previous"] = os.environ.get(_CACHE_ENV)
+    _session_cache["dir"] = os.environ[_CACHE_ENV] = tempfile.mkdtemp(prefix="brokerscan-test-cache-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if "dir" not in _session_cache:
+        return
+    shutil.rmtree(_session_cache.pop("dir"), ignore_errors=True)
+    previous = _session_cache.pop("previous")
+    if previous is None:
+        os.environ.pop(_CACHE_ENV, None)
+    else:
+        os.environ[_CACHE_ENV] = previous
 
 
 def brokerscan_command() -> list[str]:
