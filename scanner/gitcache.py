@@ -161,6 +161,10 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
+# Variables that change where caches live or whether tests run slowly, never what is found.
+NOT_DETECTION_VARIABLES = frozenset({"BROKERSCAN_CACHE_DIR", "BROKERSCAN_NO_CACHE", "BROKERSCAN_SLOW_TESTS"})
+
+
 def environment() -> dict[str, Any]:
     """What outside the package changes results: a missing grammar wheel means regex-only for
     that language, ``BROKERSCAN_AST=0`` turns the AST stage off."""
@@ -174,7 +178,8 @@ def environment() -> dict[str, Any]:
         "python": list(sys.version_info[:2]),
         "regex": getattr(regex, "__version__", "?"),
         "modules": {name: _module_identity(name, listings) for name in modules},
-        "variables": {k: v for k, v in sorted(os.environ.items()) if k.startswith("BROKERSCAN_")},
+        "variables": {k: v for k, v in sorted(os.environ.items())
+                      if k.startswith("BROKERSCAN_") and k not in NOT_DETECTION_VARIABLES},
     }
 
 

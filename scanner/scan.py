@@ -32,7 +32,6 @@ from .sources.files import (
     walk,
 )
 from .suppress import Allowlist, inline_ignored
-from .workers import Lost, WorkerPool, default_jobs
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 INLINE_MAX_FILES = 64  # fewer files than this: no process pool
@@ -267,6 +266,8 @@ def scan_files(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions
             break
     else:
         items = iter(())
+    from .workers import default_jobs
+
     jobs = options.jobs or default_jobs()
     findings: list[Finding] = []
     progress = _Progress(started) if options.progress else None
@@ -276,6 +277,8 @@ def scan_files(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions
             found, batch_stats = scan_items(scanner, batch, base)
             _collect(findings, stats, found, batch_stats, progress)
     else:
+        from .workers import Lost, WorkerPool  # multiprocessing: ~25 ms a pre-commit run need not pay
+
         with WorkerPool(jobs, _scan_batch, _init_worker, (list(rules), options)) as pool:
             batches = ((batch, base) for batch in _batches(_chain(head, items)))
             for outcome in pool.map(batches, WINDOW_PER_JOB):
@@ -293,7 +296,7 @@ def scan_files(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions
     return findings, stats
 
 
-def _lost_batch(lost: Lost) -> tuple[list[Finding], ScanStats]:
+def _lost_batch(lost) -> tuple[list[Finding], ScanStats]:
     """A batch whose worker died (OOM killer, a crash in a C extension): its files are
     counted as skipped, by name, so the summary says exactly what was not scanned."""
     stats = ScanStats()

@@ -21,17 +21,15 @@ Results are yielded in task order, so output never depends on the number of work
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
-import queue
-import signal
 import sys
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # multiprocessing costs ~25 ms to import: only a pool that starts pays it
+    from multiprocessing.connection import Connection
 
 WINDOW_PER_WORKER = 3  # tasks in flight per worker: one running, the next ones already queued
 _STARTED, _DONE = 0, 1  # message kinds from a worker
@@ -54,6 +52,10 @@ class _Failure:
 
 def _worker_main(tasks: Connection, results: Connection, func: Callable, initializer: Callable | None,
                  initargs: tuple, inherited: tuple[Connection, ...]) -> None:
+    import queue
+    import signal
+    import threading
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     for conn in inherited:  # forked copies of the other workers' pipe ends: holding them
         conn.close()        # open would keep a sibling from ever seeing end-of-input
@@ -109,6 +111,8 @@ class WorkerPool:
     """``jobs`` processes running ``func``; use as a context manager around ``map``."""
 
     def __init__(self, jobs: int, func: Callable, initializer: Callable | None = None, initargs: tuple = ()) -> None:
+        import multiprocessing
+
         self.context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         self.func, self.initializer, self.initargs = func, initializer, initargs
         self.workers: list[_Worker] = []
@@ -162,6 +166,8 @@ class WorkerPool:
             self._collect(done, retry)
 
     def _collect(self, done: dict[int, Any], retry: deque[tuple[int, tuple]]) -> None:
+        from multiprocessing.connection import wait
+
         by_conn = {w.results: w for w in self.workers if w.in_flight}
         for conn in wait(list(by_conn)):
             worker = by_conn[conn]

@@ -436,6 +436,17 @@ def test_brokerscan_environment_variables_are_in_the_key(monkeypatch, fixed_code
     assert cache_key([], ScanOptions()) != base
 
 
+def test_cache_location_variables_are_not_in_the_key(monkeypatch, fixed_code_digest, tmp_path):
+    """Moving the rules cache or turning it off changes nothing that is found."""
+    from scanner.gitcache import cache_key
+    from scanner.scan import ScanOptions
+
+    base = cache_key([], ScanOptions())
+    monkeypatch.setenv("BROKERSCAN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("BROKERSCAN_NO_CACHE", "1")
+    assert cache_key([], ScanOptions()) == base
+
+
 def test_help_mentions_cache():
     result = scan("git", "--help", rules=False)
     assert b"--cache DIR" in result.stdout

@@ -21,14 +21,8 @@ encrypted zip members are ``archive-encrypted``, and a corrupt archive is an
 """
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
-import lzma
 import re
-import tarfile
-import zipfile
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
@@ -173,6 +167,12 @@ def iter_members(source: BinaryIO, name: str, shown: str, limits: ArchiveLimits,
 
 def _members(source: BinaryIO, name: str, shown: str, limits: ArchiveLimits, stats: ScanStats,
              budget: _Budget, depth: int) -> Iterator[tuple[str, bytes]]:
+    # imported here, not at module level: most scans never open an archive
+    import gzip
+    import lzma
+    import tarfile
+    import zipfile
+    import zlib
     kind = archive_kind(name)
     if kind is None:
         return
@@ -205,6 +205,9 @@ def _members(source: BinaryIO, name: str, shown: str, limits: ArchiveLimits, sta
 
 def _zip_members(source: BinaryIO, name: str, shown: str, limits: ArchiveLimits, stats: ScanStats,
                  budget: _Budget) -> Iterator[tuple[str, bytes]]:
+    # imported here, not at module level: most scans never open an archive
+    import zipfile
+    import zlib
     with zipfile.ZipFile(source) as zf:
         infos = zf.infolist()
         if len(infos) > limits.max_members:
@@ -241,6 +244,8 @@ def _zip_members(source: BinaryIO, name: str, shown: str, limits: ArchiveLimits,
 
 def _tar_members(source: BinaryIO, name: str, shown: str, limits: ArchiveLimits, stats: ScanStats,
                  budget: _Budget) -> Iterator[tuple[str, bytes]]:
+    # imported here, not at module level: most scans never open an archive
+    import tarfile
     counting = _CountingReader(source)
     stream = _Stream(limits, lambda: counting.count)
     members = 0
@@ -270,6 +275,10 @@ def _tar_members(source: BinaryIO, name: str, shown: str, limits: ArchiveLimits,
 
 def _single_member(source: BinaryIO, name: str, shown: str, limits: ArchiveLimits, stats: ScanStats,
                    budget: _Budget) -> Iterator[tuple[str, bytes]]:
+    # imported here, not at module level: most scans never open an archive
+    import bz2
+    import gzip
+    import lzma
     kind = archive_kind(name)
     counting = _CountingReader(source)
     raw = io.BufferedReader(counting, CHUNK)
