@@ -12,6 +12,7 @@ Both report every occurrence (start offset) of every keyword, case-insensitively
 from __future__ import annotations
 
 import os
+from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -23,6 +24,9 @@ class Prefilter(Protocol):
 
     def find(self, data: bytes) -> dict[int, list[int]]:
         """Keyword index -> sorted start offsets of its occurrences in ``data``."""
+
+    def find_many(self, blobs: Sequence[bytes]) -> list[dict[int, list[int]]]:
+        """``find`` of each blob, the same answers; Hyperscan does it in one call."""
 
     def open_gates(self, data: bytes) -> frozenset[int] | None:
         """Indices of the gates (see ``make_prefilter``) that match somewhere in ``data``;
@@ -51,6 +55,9 @@ class PurePrefilter:
                 pos = lowered.find(keyword, pos + 1)
         return hits
 
+    def find_many(self, blobs: Sequence[bytes]) -> list[dict[int, list[int]]]:
+        return [self.find(blob) for blob in blobs]
+
     def open_gates(self, data: bytes) -> frozenset[int] | None:
         return None
 
@@ -69,6 +76,7 @@ class HyperscanPrefilter:
 
         self._hs = hyperscan
         self.lengths = [len(k.encode()) for k in keywords]
+        self._batchable = not any("\0" in k for k in keywords)
         self.db, self.scratch = self._compile([_hs_literal(k) for k in keywords], hyperscan.HS_FLAG_CASELESS)
         self._gates = list(gates)
         self._gate_db = None
@@ -92,6 +100,33 @@ class HyperscanPrefilter:
         for found in hits.values():
             del found[MAX_HITS_PER_KEYWORD:]
         return hits
+
+    def find_many(self, blobs: Sequence[bytes]) -> list[dict[int, list[int]]]:
+        """One scan over the blobs joined by NUL bytes, hits handed back to their blob.
+
+        Most files of a tree hold no keyword at all, and for them the fixed cost of a
+        Hyperscan call from Python (about 15 us) was most of their scanning time. No
+        keyword contains a NUL (checked in ``__init__``), so no hit spans two blobs."""
+        if len(blobs) < 2 or not self._batchable:
+            return [self.find(blob) for blob in blobs]
+        starts: list[int] = []
+        at = 0
+        for blob in blobs:
+            starts.append(at)
+            at += len(blob) + 1
+        found: list[dict[int, list[int]]] = [{} for _ in blobs]
+        lengths = self.lengths
+
+        def on_match(index: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
+            start = to - lengths[index]
+            blob = bisect_right(starts, start) - 1
+            found[blob].setdefault(index, []).append(start - starts[blob])
+
+        self.db.scan(b"\0".join(blobs), match_event_handler=on_match, scratch=self.scratch)
+        for hits in found:
+            for offsets in hits.values():
+                del offsets[MAX_HITS_PER_KEYWORD:]
+        return found
 
     def open_gates(self, data: bytes) -> frozenset[int] | None:
         if not self._gates:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from .decode import BinaryContent, prepare
+from .decode import BinaryContent, Prepared, prepare
 from .engine import Engine
 from .ast import AstDetector
 from .findings import to_findings
@@ -38,6 +38,7 @@ INLINE_MAX_FILES = 64  # fewer files than this: no process pool
 INLINE_MAX_BYTES = 8 * 1024 * 1024
 BATCH_FILES = 48
 BATCH_BYTES = 4 * 1024 * 1024
+SCAN_MANY_BYTES = 4 * 1024 * 1024  # read but not yet scanned, per worker
 
 
 @dataclass(frozen=True)
@@ -77,29 +78,60 @@ class BlobScanner:
         except BinaryContent:
             stats.skip("binary", blob.provenance.path)
             return []
+        return self._scan_prepared(blob, prepared, None, stats)
+
+    def scan_many(self, blobs: Sequence[Blob], stats: ScanStats) -> list[list[Finding]]:
+        """``scan_blob`` of each blob, with one prefilter call for all of them.
+
+        Most files of a tree hold no keyword; for them the keyword pass is the whole scan,
+        and one Hyperscan call per file cost more than the scanning. A blob whose scan
+        fails is a counted skip (``internal-error-*``); the others are unaffected."""
+        ready: list[tuple[int, Prepared]] = []
+        for index, blob in enumerate(blobs):
+            try:
+                ready.append((index, prepare(blob.data)))
+            except BinaryContent:
+                stats.skip("binary", blob.provenance.path)
+        found: list[list[Finding]] = [[] for _ in blobs]
+        batch_hits = self.engine.prefilter.find_many([prepared.data for _, prepared in ready])
+        for (index, prepared), hits in zip(ready, batch_hits):
+            blob = blobs[index]
+            try:
+                found[index] = self._scan_prepared(blob, prepared, hits, stats)
+            except Exception as exc:  # noqa: BLE001 - a scanner bug must not lose the rest of the batch
+                stats.skip(f"internal-error-{type(exc).__name__}", blob.provenance.path)
+        return found
+
+    def _scan_prepared(self, blob: Blob, prepared: Prepared, hits: dict[int, list[int]] | None,
+                       stats: ScanStats) -> list[Finding]:
+        """``hits``: the prefilter's answer for ``prepared.data`` when the caller has it."""
         stats.files_scanned += 1
         stats.bytes_scanned += len(blob.data)
         if prepared.note:
             stats.note(prepared.note)
         path = blob.provenance.path
+        notebook = is_notebook(path)
+        if hits is not None and not hits and not notebook:
+            return []  # no keyword of any rule, trigger or AST gate: nothing can be found
 
         def detect(data: bytes, encoding: str, syntax: str | None = None, parse: bytes | None = None) -> list[Match]:
             """Regex engine, then the AST stage (which parses only when worth it)."""
             if not parse:  # the AST gate reads its keyword hits from the engine's one pass
                 gate_hits: dict[int, list[int]] = {}
-                matches = self.engine.scan(data, path, encoding=encoding, extra_hits=gate_hits)
+                known = hits if data is prepared.data else None  # notebook cells are scanned on their own
+                matches = self.engine.scan(data, path, encoding=encoding, extra_hits=gate_hits, hits=known)
                 refined = self.ast.refine(data, path, encoding, matches, stats, syntax, gate_hits=gate_hits)
             else:
                 matches = self.engine.scan(data, path, encoding=encoding)
                 refined = self.ast.refine(parse, path, encoding, matches, stats, syntax)
             return _without_encoded_twins(refined)
 
-        cells = scan_notebook(prepared.data, detect) if is_notebook(path) else None
+        cells = scan_notebook(prepared.data, detect) if notebook else None
         if cells is not None:
             found = to_findings([match for match, _ in cells], self.rules, blob.provenance)
             findings = [with_cell(finding, facts) for finding, (_, facts) in zip(found, cells)]
         else:
-            if is_notebook(path):
+            if notebook:
                 stats.note("notebook: malformed, scanned as text")
             findings = to_findings(detect(prepared.data, prepared.encoding), self.rules, blob.provenance)
         return [f for f in findings if self._keep(f, stats)]
@@ -144,36 +176,60 @@ def _scan_batch(batch: list[FileItem], base: str) -> tuple[list[Finding], ScanSt
 
 
 def scan_items(scanner: BlobScanner, items: Iterable[FileItem], base: str) -> tuple[list[Finding], ScanStats]:
-    """Read and scan walked files (archives member by member); problems become counted skips."""
+    """Read and scan walked files (archives member by member); problems become counted skips.
+
+    The files are read first and scanned together (``BlobScanner.scan_many``): one
+    prefilter call for the batch instead of one per file."""
     stats = ScanStats()
     findings: list[Finding] = []
+    read: list[tuple[FileItem, os.stat_result, Blob]] = []
+    read_bytes = 0
+
+    def scan_read() -> None:
+        scanned = scanner.scan_many([blob for _, _, blob in read], stats)
+        for (item, st, _), found in zip(read, scanned):
+            findings.extend(_with_exposure(found, item, st, scanner.options))
+        read.clear()
+
     for item in items:
         try:
-            findings.extend(_scan_item(scanner, item, base, stats))
+            blob = _read_item(scanner, item, base, stats, findings)
         except Exception as exc:  # noqa: BLE001 - a scanner bug must not lose the rest of the scan
             stats.skip(f"internal-error-{type(exc).__name__}", item.display)
+            continue
+        if blob is not None:
+            read.append(blob)
+            read_bytes += len(blob[2].data)
+            if read_bytes >= SCAN_MANY_BYTES:  # walks may not know sizes: bound what is held
+                scan_read()
+                read_bytes = 0
+    scan_read()
     return findings, stats
 
 
-def _scan_item(scanner: BlobScanner, item: FileItem, base: str, stats: ScanStats) -> list[Finding]:
+def _read_item(scanner: BlobScanner, item: FileItem, base: str, stats: ScanStats,
+               findings: list[Finding]) -> tuple[FileItem, os.stat_result, Blob] | None:
+    """The file as a blob to scan; or None when it was skipped (counted) or was an archive
+    (scanned here, member by member, into ``findings``)."""
     options = scanner.options
     if options.archives and archive_kind(item.abspath) is not None:
         found = _scan_archive(scanner, item, base, stats)
         if found is not None:
-            return found
+            findings.extend(found)
+            return None
     if item.size > options.max_file_size:  # an archive-sized file that is not an archive after all
         stats.skip("too-large", item.display)
-        return []
+        return None
     try:
         data, st = read_file_stat(item, options.max_file_size, is_binary=_is_binary)
     except Exception as exc:  # noqa: BLE001 - any read problem is a counted skip
         stats.skip(read_error_reason(exc), item.display)
-        return []
+        return None
     if item.mtime_ns and (st.st_mtime_ns != item.mtime_ns or st.st_size != item.size):
         stats.note("changed during the scan (scanned as read)")
     provenance = Provenance(kind="file", path=item.display, root=options.host_root or base,
                             extra=_labels(item.place))
-    return _with_exposure(scanner.scan_blob(Blob(data, provenance), stats), item, st, options)
+    return item, st, Blob(data, provenance)
 
 
 def _scan_archive(scanner: BlobScanner, item: FileItem, base: str, stats: ScanStats) -> list[Finding] | None:

@@ -87,23 +87,31 @@ def test_a_gate_holds_for_every_example(rule):
 
 
 @pytest.mark.skipif(not hyperscan_available(), reason="hyperscan wheel not installed")
-def test_gated_blobs_give_the_same_findings_on_both_backends():
-    """Gates are evaluated only by Hyperscan and only on blobs of GATE_MIN_BYTES or more:
-    every example, padded past that size with prose full of the rules' keywords, must give
-    identical matches with gates (hyperscan) and without (pure)."""
+def test_gated_blobs_give_the_same_findings_on_both_backends(monkeypatch):
+    """Gates are evaluated only by Hyperscan and only on blobs of GATE_MIN_BYTES or more
+    (in bulk scans): every example, padded past that size with prose full of the rules'
+    keywords, must give identical matches with gates (hyperscan) and without (pure)."""
+    import scanner.engine
     from scanner.engine import GATE_MIN_BYTES, Engine
     from scanner.rules import regex_rules
+
+    monkeypatch.setattr(scanner.engine, "GATES_AFTER_BYTES", 0)  # as deep into a bulk scan
 
     prose = ("Interactive Brokers account notes: the IBKR account, acct summary, tokens and "
              "E*TRADE or OANDA accounts are mentioned here without any credential.\n")
     padding = prose * (GATE_MIN_BYTES // len(prose) + 1)
     engines = {b: Engine(regex_rules(RULES), backend=b) for b in ("pure", "hyperscan")}
+    evaluated = []
+    open_gates = engines["hyperscan"].prefilter.open_gates
+    monkeypatch.setattr(engines["hyperscan"].prefilter, "open_gates",
+                        lambda data: evaluated.append(1) or open_gates(data))
     for rule in regex_rules(RULES):
         for text in [e.text for e in rule.examples] + list(rule.negatives):
             blob = (padding + text + "\n" + padding).encode()
             path = getattr(text, "path", None) or "notes.txt"
             found = {b: [(m.rule_id, m.secret, m.location) for m in e.scan(blob, path)] for b, e in engines.items()}
             assert found["hyperscan"] == found["pure"], (rule.id, text)
+    assert len(evaluated) > len(GATED)  # the gates really were in play
 
 
 @pytest.mark.skipif(not hyperscan_available(), reason="hyperscan wheel not installed")
