@@ -16,7 +16,7 @@ only the lines that hold findings are decoded for display.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 import regex
@@ -73,9 +73,12 @@ class _CompiledRule:
 class Engine:
     """Compiled rules plus one shared prefilter; cheap to call per blob, safe to build per process."""
 
-    def __init__(self, rules: Sequence[Rule], *, backend: str = "auto", extra_keywords: Sequence[str] = ()) -> None:
+    def __init__(self, rules: Sequence[Rule], *, backend: str = "auto", extra_keywords: Sequence[str] = (),
+                 presence_keywords: Collection[str] = ()) -> None:
         """``extra_keywords`` ride along in the one prefilter pass for another stage (the AST
-        gate), which reads their hits through ``scan(extra_hits=...)`` instead of a second pass."""
+        gate), which reads their hits through ``scan(extra_hits=...)`` instead of a second pass.
+        Of those, ``presence_keywords`` are only tested for presence: unless a rule needs them
+        too, only their first occurrence is reported."""
         self.rules = list(rules)
         self._compiled = [_CompiledRule(rule) for rule in self.rules]
         keywords: list[str] = []
@@ -111,7 +114,10 @@ class Engine:
         gates.append(FIELD_GATE)
         self._k8s_gates = frozenset(range(len(gates), len(gates) + len(K8S_GATES)))
         gates.extend(K8S_GATES)
-        self.prefilter = make_prefilter(keywords, backend, gates=gates)
+        first_only = frozenset(
+            index for index, keyword in enumerate(keywords)
+            if keyword in presence_keywords and not self._keyword_rules[index] and keyword not in TRIGGER_KEYWORDS)
+        self.prefilter = make_prefilter(keywords, backend, gates=gates, first_only=first_only)
         self._bytes_seen = 0
 
     def scan(self, data: bytes, path: str = "", *, encoding: str = "utf-8", decode: bool = True,

@@ -68,7 +68,8 @@ class BlobScanner:
         self.rules = {r.id: r for r in rules}
         self.ast = AstDetector(rules, backend=options.backend)
         self.engine = Engine(regex_rules(rules), backend=options.backend,
-                             extra_keywords=self.ast.gate.keywords if self.ast.enabled else ())
+                             extra_keywords=self.ast.gate.keywords if self.ast.enabled else (),
+                             presence_keywords=self.ast.gate.presence_keywords if self.ast.enabled else ())
         self.options = options
         self.allowlist = Allowlist.build(options.allow_secrets, options.stopwords)
 

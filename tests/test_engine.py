@@ -125,3 +125,17 @@ def test_extra_keywords_report_the_same_hits_as_their_own_prefilter():
     hits: dict[int, list[int]] = {}
     shared.scan(data, extra_hits=hits)
     assert hits == make_prefilter(extra, "pure").find(data)
+
+
+@pytest.mark.parametrize("backend", ["pure"] + (["hyperscan"] if hyperscan_available() else []))
+def test_presence_only_keywords_report_their_first_occurrence(backend):
+    """Library names only decide whether a file may be parsed: a library's own history names
+    itself hundreds of thousands of times, and each reported offset costs a callback."""
+    rules = load_rules([DATA / "custom-rules.toml"], bundled=False)
+    engine = Engine(rules, backend=backend, extra_keywords=["ib_insync", "password"],
+                    presence_keywords={"ib_insync"})
+    data = b"import ib_insync\n" * 50 + b"password password\n"
+    hits: dict[int, list[int]] = {}
+    engine.scan(data, extra_hits=hits)
+    assert hits[0] == [7]
+    assert len(hits[1]) == 2

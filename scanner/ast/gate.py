@@ -51,6 +51,8 @@ class Gate:
         self.keywords = keywords
         self._libraries = {i for i, k in enumerate(keywords) if k.encode() in ibkr.LIBRARY_KEYWORDS}
         self._urls = {i for i, k in enumerate(keywords) if k.encode() in ibkr.ALWAYS_PARSE} - self._libraries
+        # Library names: only whether they occur is read, never where.
+        self.presence_keywords = frozenset(keywords[i] for i in self._libraries)
         self._backend = backend
         self._enabled = enabled and bool(keywords)
         self._prefilter = None  # built on first use: scans normally share the engine's pass
@@ -59,7 +61,8 @@ class Gate:
         if not self._enabled:
             return {}
         if self._prefilter is None:
-            self._prefilter = make_prefilter(self.keywords, self._backend)
+            first_only = frozenset(self._libraries)
+            self._prefilter = make_prefilter(self.keywords, self._backend, first_only=first_only)
         return self._prefilter.find(data)
 
     def worth_parsing(self, data: bytes, hits: dict[int, list[int]], syntax: str) -> bool:
