@@ -110,10 +110,14 @@ class _Worker:
 class WorkerPool:
     """``jobs`` processes running ``func``; use as a context manager around ``map``."""
 
-    def __init__(self, jobs: int, func: Callable, initializer: Callable | None = None, initargs: tuple = ()) -> None:
+    def __init__(self, jobs: int, func: Callable, initializer: Callable | None = None, initargs: tuple = (),
+                 start_method: str | None = None) -> None:
+        """``start_method``: fork on Linux (workers inherit the parent's imports), spawn
+        elsewhere (macOS and Windows cannot fork safely); tests try both."""
         import multiprocessing
 
-        self.context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        default = "fork" if sys.platform.startswith("linux") else "spawn"
+        self.context = multiprocessing.get_context(start_method or default)
         self.func, self.initializer, self.initargs = func, initializer, initargs
         self.workers: list[_Worker] = []
         for _ in range(max(1, jobs)):

@@ -44,8 +44,10 @@ def _tagged(x: int) -> str:
     return f"{_STATE[-1]}{x}"
 
 
-def test_results_come_back_in_task_order_whatever_the_timing():
-    with fail_after(30, "the pool"), WorkerPool(2, _slow_odd) as pool:
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_results_come_back_in_task_order_whatever_the_timing(start_method):
+    """Spawn is what macOS and Windows use: the pipes and the reader thread must work there too."""
+    with fail_after(60, "the pool"), WorkerPool(2, _slow_odd, start_method=start_method) as pool:
         assert list(pool.map(((i,) for i in range(60)), window=3)) == list(range(60))
 
 
