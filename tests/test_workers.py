@@ -115,3 +115,28 @@ def test_a_dir_scan_whose_worker_dies_names_every_file_it_lost(tmp_path, monkeyp
     assert len(lost) == 10 and any(p.endswith("f050.py") for p in lost)
     scanned = {f.path.rsplit("/", 1)[-1] for f in findings}
     assert scanned == {f"f{i:03}.py" for i in range(0, 150, 10)} - {"f050.py"}
+
+
+def test_ctrl_c_stops_a_parallel_scan_at_once_and_leaves_no_worker_behind(tmp_path):
+    """The parent handles SIGINT (workers ignore it): exit 130, no orphaned processes."""
+    import signal
+    import subprocess
+    import sys
+
+    for i in range(6000):  # about 6 s of scanning here; the signal comes after 1 s
+        (tmp_path / f"f{i:04}.py").write_text("password = 'x'\n" * 200)
+    proc = subprocess.Popen([sys.executable, "-m", "scanner", "dir", str(tmp_path), "--jobs", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    time.sleep(1.0)
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    assert proc.returncode == 130 and b"interrupted" in err, (proc.returncode, err)
+    time.sleep(0.2)
+    alive = [pid for pid in children if os.path.exists(f"/proc/{pid}")
+             and "zombie" not in open(f"/proc/{pid}/status").read().lower()]
+    assert alive == []
