@@ -36,7 +36,7 @@ from .suppress import Allowlist, inline_ignored
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 INLINE_MAX_FILES = 64  # fewer files than this: no process pool
 INLINE_MAX_BYTES = 8 * 1024 * 1024
-BATCH_FILES = 48
+BATCH_FILES = 128
 BATCH_BYTES = 4 * 1024 * 1024
 SCAN_MANY_BYTES = 4 * 1024 * 1024  # read but not yet scanned, per worker
 
