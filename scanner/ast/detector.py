@@ -121,7 +121,7 @@ class AstDetector:
         document = self._open(syntax, data, stats)
         if document is None:
             return matches
-        offsets = self.gate.credential_names(data, hits, syntax, gated=False) + self.gate.parse_time_offsets(data)
+        offsets = self.gate.credential_names(data, hits, syntax, gated=False) + self.gate.parse_time_offsets(data, syntax)
         return self._combine(document, syntax, data, path, encoding, matches, offsets, stats)
 
     # --- 2. parse ---------------------------------------------------------------------------

@@ -108,16 +108,22 @@ class Gate:
                     found.append(offset)
         return found
 
-    def parse_time_offsets(self, data: bytes) -> list[int]:
-        """Account words, for files that are parsed anyway."""
+    def parse_time_offsets(self, data: bytes, syntax: str) -> list[int]:
+        """Account words followed by an operator and a literal (the gate regex), for files
+        that are parsed anyway. Only those can bind a literal value: the rest (``account``
+        in prose, ``accountValues(account)``) cost a tree lookup each and bound nothing
+        (37,000 lookups in ib_async's history, for 476 parsed files)."""
         if not self.parse_time:
             return []
+        gate = (_DATA_GATE if syntax in DATA_KINDS else _CODE_GATE).match
         lowered = data.lower()
         found: list[int] = []
         for keyword in self.parse_time:
+            size = len(keyword)
             pos = lowered.find(keyword)
             while pos >= 0 and len(found) < MAX_OFFSETS:
-                found.append(pos)
+                if gate(data, pos + size, pos + size + 240):
+                    found.append(pos)
                 pos = lowered.find(keyword, pos + 1)
         return found
 
