@@ -183,3 +183,20 @@ def test_regex_match_on_a_value_the_ast_rejects_is_downgraded():
     [finding] = findings
     assert finding.detectors == ("regex",) and finding.confidence == 0.45
     assert stats.notes["ast: regex match on a value the AST rejects, downgraded"] == 1
+
+
+@pytest.mark.parametrize("source, possible", [
+    (b'from ib_async import FlexReport\nFlexReport("482917305518207394615023", "734512")\n', True),
+    (b'import ib_async\nib.connect("127.0.0.1", 7497, clientId=1, account="DU7305518")\n', True),
+    (b'import ib_async\nib.connect("127.0.0.1", 7497, 1, 4, False, "DU7305518")\n', True),  # account by position
+    (b'import ib_async\nib.connect(host(), 7497)\n', True),  # nested call: cannot tell without parsing
+    (b'import ib_async\nib.connect("127.0.0.1", 7497, clientId=1)\n', False),  # no account argument
+    (b'import ib_async\ndef connect(self, host="127.0.0.1", port=7497, account=""):\n', False),
+    (b'import ib_async\nib.portfolio(account)\n', False),  # a variable, not a literal
+    (b'ib.connect("127.0.0.1", 7497, 1, 4, False, "DU7305518")\n', False),  # no client library named
+])
+def test_library_files_are_parsed_only_where_a_client_call_could_hold_a_literal(source, possible):
+    """A library's own history mentions it in every file: the gate reads call arguments."""
+    from scanner.ast import ibkr
+
+    assert ibkr.literal_client_call_possible(source) is possible

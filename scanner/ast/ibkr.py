@@ -56,13 +56,15 @@ MAX_CALLS_LOOKED_AT = 200  # as many as ``TreeDocument.calls_named`` looks at
 
 
 def literal_client_call_possible(data: bytes) -> bool:
-    """Could the parse find a client call with a literal argument? The parse gate for files
-    that mention a client library, whose only reason to be parsed is such a call: a
-    library's own source mentions itself in every file and every version of its history.
+    """Could the parse find a client call with a literal credential or account argument?
+    The parse gate for files that mention a client library, whose only reason to be parsed
+    is such a call: a library's own source mentions itself in every file and every version
+    of its history, and calls ``connect("127.0.0.1", 7497)`` in its examples.
 
     A necessary condition, read without parsing: ``callee(`` (how ``calls_named`` finds
-    calls), not a ``def``, whose argument list holds a quote or a digit. An argument
-    list with nested parentheses counts as possible."""
+    calls), not a ``def``, whose argument list holds a quote or a digit, and either names
+    one of the call's credential or account parameters or has enough commas to reach one
+    by position. An argument list with nested parentheses counts as possible."""
     for call in CLIENT_CALLS.values():
         if not mentions(call, data):
             continue
@@ -75,10 +77,21 @@ def literal_client_call_possible(data: bytes) -> bool:
                 open_at = pos + len(needle)
                 close_at = data.find(b")", open_at, open_at + 4096)
                 arguments = data[open_at:close_at] if close_at >= 0 else b"("
-                if b"(" in arguments or _LITERAL_START.search(arguments):
+                if b"(" in arguments or (_LITERAL_START.search(arguments) and _may_reach(call, arguments)):
                     return True
             pos = data.find(needle, pos + 1)
     return False
+
+
+def _may_reach(call: ClientCall, arguments: bytes) -> bool:
+    """Could ``arguments`` (no nested parentheses) bind one of the call's parameters?
+    Every comma counts, even one inside a string: that can only say yes more often."""
+    names = (*call.credentials, *call.accounts)
+    if any(name.encode() in arguments for name in names):
+        return True
+    commas = arguments.count(b",")
+    return any(index is not None and commas >= index
+               for index in (*call.credentials.values(), *call.accounts.values()))
 
 
 def client_parameter(callee: str, parameter: str, data: bytes) -> str | None:
