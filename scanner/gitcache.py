@@ -63,6 +63,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from . import __version__
+from .atomicfile import write_atomically
 from .models import Finding, ScanStats
 from .rules import Rule
 from .scan import ScanOptions
@@ -355,7 +356,9 @@ class HistoryCache:
             _touch(self.path)  # marks the namespace as in use for ``_prune``
             return
         try:
-            _write_atomically(self.path, serialize(self.key, {**self._rows, **self.added}, self.outcomes))
+            # 0644: mkstemp's 0600 would lock out a team sharing DIR; nothing here is secret
+            write_atomically(self.path, serialize(self.key, {**self._rows, **self.added}, self.outcomes),
+                             suffix=SUFFIX, mode=0o644, durable=True)
         except (OSError, ValueError) as exc:
             stats.note(f"cache not written: {getattr(exc, 'strerror', None) or exc}")
             return
@@ -425,25 +428,6 @@ def _parse_table(raw: bytes) -> list[Outcome]:
     if any(o.skip is not None and o.skip not in CACHEABLE_SKIPS and o != TREE for o in outcomes):
         raise CacheError("bad outcome table (unknown skip reason)")
     return outcomes
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    import tempfile  # here, not at the top: ``brokerscan staged`` imports this module on every commit
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o644)  # mkstemp's 0600 would lock out a team sharing DIR; nothing here is secret
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _touch(path: Path) -> None:
