@@ -140,3 +140,32 @@ def test_ctrl_c_stops_a_parallel_scan_at_once_and_leaves_no_worker_behind(tmp_pa
     alive = [pid for pid in children if os.path.exists(f"/proc/{pid}")
              and "zombie" not in open(f"/proc/{pid}/status").read().lower()]
     assert alive == []
+
+
+def test_a_history_scan_whose_worker_dies_names_every_blob_it_lost(tmp_path, monkeypatch):
+    """The git pool: a crash costs one chunk of blobs, each counted with its path and id."""
+    import scanner.gitscan as gitscan
+    from gitrepo import Repo
+    from scanner.rules import load_rules
+    from scanner.scan import ScanOptions
+    from scanner.sources.git import Scope, open_repository
+
+    repo = Repo(tmp_path / "r")
+    token = "token = 'acmedesk_Q7rV2lMz8KpW4nXt9BcD'  # synthetic, file {}\n"
+    repo.commit("many files", {f"f{i:03}.py": token.format(i) if i % 50 == 0 else f"x = {i}\n" for i in range(500)})
+    original = gitscan._scan_chunk
+
+    def crash_on_f100(chunk):  # f100.py holds a token: its finding is lost with the chunk
+        if any(ref.path == b"f100.py" for ref in chunk):
+            os._exit(9)
+        return original(chunk)
+
+    monkeypatch.setattr(gitscan, "_scan_chunk", crash_on_f100)
+    monkeypatch.setattr(gitscan, "CHUNK_OBJECTS", 50)
+    rules = load_rules([Path(__file__).parent / "data" / "custom-rules.toml"], bundled=False)
+    with fail_after(60, "the history scan"):
+        findings, stats = gitscan.scan_history(open_repository(str(repo.path)), Scope(), rules,
+                                               ScanOptions(jobs=2))
+    lost = stats.skipped_paths["worker-died-exit-9"]
+    assert 0 < len(lost) <= 50 and any(p.startswith("f100.py (") for p in lost)
+    assert {f.path for f in findings} == {f"f{i:03}.py" for i in range(0, 500, 50)} - {"f100.py"}
