@@ -173,3 +173,26 @@ def test_human_bytes(size, shown):
 
 def test_render_dispatches_to_text():
     assert render("text", [make_finding()], make_stats(), TARGET, RULES) == text([make_finding()])
+
+
+def test_each_finding_says_which_detectors_found_it():
+    output = text([make_finding(), make_finding(line=9, detectors=("regex", "ast"))])
+    assert "found by regex\n" in output and "found by regex and ast" in output
+
+
+def test_a_notebook_finding_names_its_cell_and_part():
+    notebook = Provenance(kind="file", path="notebooks/fills.ipynb", root=TARGET.roots[0],
+                          extra=(("cell", "3"), ("cell_part", "output")))
+    assert "cell 3 output" in text([make_finding(provenance=notebook)])
+
+
+def test_a_history_finding_says_how_long_it_lived_and_whether_head_still_has_it():
+    gone = Provenance(kind="git", path="config.ini", root="/repo", commit="a1b2c3d4e5f6", author="Ada",
+                      date="2024-06-01T10:00:00+00:00",
+                      extra=(("blob", "f" * 40), ("commits_carrying", "12"), ("in_head", "false")))
+    here = Provenance(kind="git", path="config.ini", root="/repo", commit="b1b2c3d4e5f6", author="Ada",
+                      date="2024-06-02T10:00:00+00:00",
+                      extra=(("blob", "e" * 40), ("commits_carrying", "1"), ("in_head", "true")))
+    output = text([make_finding(provenance=gone), make_finding(line=4, provenance=here)])
+    assert "in 12 commits, no longer in HEAD" in output
+    assert "in 1 commit," in output and output.count("no longer in HEAD") == 1

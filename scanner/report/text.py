@@ -79,7 +79,15 @@ def _finding_lines(finding: Finding, show_secrets: bool, color: bool) -> list[st
     if finding.decoded:
         facts.append(f"decoded from {_printable(finding.decoded)}")
     extra = dict(finding.provenance.extra)
+    if "cell" in extra:  # notebooks: which cell, and whether in its source or an output
+        facts.append(f"cell {_printable(extra['cell'])}" + (f" {_printable(extra['cell_part'])}"
+                                                             if "cell_part" in extra else ""))
+    if "commits_carrying" in extra:  # history: how long it lived, and whether it is still there
+        facts.append(f"in {_plural(int(extra['commits_carrying']), 'commit')}")
+    if extra.get("in_head") == "false":
+        facts.append("no longer in HEAD")
     facts.extend(f"{key} {_printable(extra[key])}" for key in ("place", "mode", "owner", "hosts") if key in extra)
+    facts.append("found by " + " and ".join(finding.detectors))
     lines = [
         f"  {label}  {_printable(finding.title)} [{finding.rule_id}]  {loc.line}:{loc.column}",
         INDENT * 2 + _printable(snippet(finding, show_secrets).strip()),
