@@ -261,32 +261,33 @@ class _Walker:
 
     def _regular_file(self, path: str, rel: str, places_only: bool, shown: str) -> FileItem | None:
         """``_file`` for a regular file whose size is not known yet (``size`` -1)."""
-        place = self.places.label_of("/" + rel)
+        admitted, place = self._admitted(rel, shown, places_only, explicit=False)
+        return FileItem(path, shown, UNKNOWN_SIZE, place) if admitted else None
+
+    def _admitted(self, rel: str, shown: str, places_only: bool, explicit: bool) -> tuple[bool, str | None]:
+        """Whether excludes let a file through (a skip is noted when not), and its place label.
+        Files named on the command line are never excluded by pattern; in host scans a
+        place is scanned even under an excluded directory."""
+        place = self.places.label_of(shown if self.host_root else "/" + rel)
         if places_only and place is None:
             self.stats.note("excluded by pattern (files)")
-            return None
-        if not places_only and self.opts.excludes and is_excluded(rel, self.opts.excludes):
+            return False, None
+        if (not places_only and not explicit and is_excluded(rel, self.opts.excludes)
+                and not (self.host_root and place)):
             self.stats.note("excluded by pattern (files)")
-            return None
-        return FileItem(path, shown, UNKNOWN_SIZE, place)
+            return False, None
+        return True, place
 
     def _file(self, path: str, rel: str, st: os.stat_result, places_only: bool, followed: bool,
               explicit: bool = False, shown: str | None = None) -> FileItem | None:
-        """A FileItem for a file to read, or None (counted). Files named on the command line
-        are never excluded by pattern."""
+        """A FileItem for a file to read, or None (counted)."""
         if shown is None:
             shown = self._display(path)
         if stat.S_ISLNK(st.st_mode):
             self.stats.skip("symlink-not-followed" if os.path.exists(path) else "broken-symlink", shown)
             return None
-        hostpath = shown if self.host_root else "/" + rel
-        place = self.places.label_of(hostpath)
-        if places_only and place is None:
-            self.stats.note("excluded by pattern (files)")
-            return None
-        if (not places_only and not explicit and is_excluded(rel, self.opts.excludes)
-                and not (self.host_root and place)):
-            self.stats.note("excluded by pattern (files)")
+        admitted, place = self._admitted(rel, shown, places_only, explicit)
+        if not admitted:
             return None
         if not stat.S_ISREG(st.st_mode):
             self.stats.skip("special-file", shown)
@@ -332,21 +333,22 @@ def read_file_stat(item: FileItem, max_file_size: int, *,
     fd, st = open_regular(item, max_file_size)
     try:
         chunks = []
-        remaining = max_file_size + 1
+        got = 0
+        limit = max_file_size + 1  # one byte past the cap tells a too-large file
         if is_binary is not None and st.st_size > SNIFF_FIRST_ABOVE:
             head = os.read(fd, HEAD_BYTES)
             if len(head) == HEAD_BYTES and is_binary(head):
                 raise BinaryFile()
             chunks.append(head)
-            remaining -= len(head)
-            if len(head) < HEAD_BYTES:
-                remaining = 0
-        while remaining > 0:
+            got = len(head)
+            if got < HEAD_BYTES:  # the file ended (shrank since fstat)
+                limit = got
+        while got < limit:
             # One read for a file whose size we know; a short read of a regular file is its end.
-            want = min(remaining, max(st.st_size + 1 - (max_file_size + 1 - remaining), 1), READ_CHUNK)
+            want = min(limit - got, max(st.st_size + 1 - got, 1), READ_CHUNK)
             chunk = os.read(fd, want)
             chunks.append(chunk)
-            remaining -= len(chunk)
+            got += len(chunk)
             if len(chunk) < want:
                 break
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
