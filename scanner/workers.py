@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # multiprocessing costs ~25 ms to import: only a pool that st
 
 WINDOW_PER_WORKER = 3  # tasks in flight per worker: one running, the next ones already queued
 _STARTED, _DONE = 0, 1  # message kinds from a worker
+MAX_STILLBORN = 3  # workers in a row dying before their first task: their tasks are lost, not retried
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class WorkerPool:
         for _ in range(max(1, jobs)):
             self.workers.append(self._spawn())
         self.replaced = 0
+        self.stillborn = 0  # workers in a row that died before starting a task
 
     def _spawn(self) -> _Worker:
         siblings = tuple(conn for w in self.workers for conn in (w.tasks, w.results))
@@ -155,8 +157,8 @@ class WorkerPool:
                     seq, next_seq = next_seq, next_seq + 1
                 try:
                     worker.send(seq, args)
-                except OSError:  # the worker died; its tasks are collected below
-                    worker.in_flight[seq] = args
+                except OSError:  # the worker died: ``send`` kept the task in flight, collected below
+                    pass
             while next_out in done:
                 outcome = done.pop(next_out)
                 next_out += 1
@@ -188,8 +190,12 @@ class WorkerPool:
 
     def _replace(self, worker: _Worker, done: dict[int, Any], retry: deque[tuple[int, tuple]]) -> None:
         worker.process.join(timeout=5)
+        # A worker that dies before starting any task (its initializer fails, say) would
+        # otherwise be replaced and handed the same tasks forever.
+        self.stillborn = self.stillborn + 1 if worker.running is None else 0
+        give_up = self.stillborn >= MAX_STILLBORN
         for seq, args in sorted(worker.in_flight.items()):
-            if seq == worker.running:
+            if seq == worker.running or give_up:
                 done[seq] = Lost(args, worker.process.exitcode)
             else:
                 retry.append((seq, args))

@@ -76,6 +76,17 @@ def test_a_worker_that_dies_is_replaced_and_its_task_comes_back_lost():
     assert [o for o in out if not isinstance(o, Lost)] == [i for i in range(20) if i != 5]
 
 
+def _die_at_start() -> None:
+    os._exit(3)
+
+
+def test_workers_that_die_before_any_task_end_the_map_instead_of_looping():
+    """An initializer that kills every worker: the tasks come back lost, the map ends."""
+    with fail_after(30, "the pool"), WorkerPool(2, _square, _die_at_start) as pool:
+        out = list(pool.map(((i,) for i in range(6)), window=2))
+    assert [type(o) for o in out] == [Lost] * 6 and {o.exitcode for o in out} == {3}
+
+
 def test_an_exception_in_a_task_is_raised_in_the_parent():
     with fail_after(30, "the pool"), pytest.raises(ValueError, match="bad task 3"), WorkerPool(2, _fail_on) as pool:
         list(pool.map((i,) for i in range(10)))
