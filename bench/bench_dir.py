@@ -203,6 +203,20 @@ def resolve_tools(names: Sequence[str], jobs: int | None) -> list[Tool]:
     return [makers[name]() for name in names]
 
 
+def tool_results(tools: Sequence[Tool], target: Path, reports: Path) -> dict[str, ToolResult]:
+    """A result per tool with its command line on ``target`` (printed), or "not installed"."""
+    results = {t.name: ToolResult(t.name, t.version) for t in tools}
+    for tool in tools:
+        if tool.installed:
+            assert tool.command is not None
+            results[tool.name].command = tool.command(target, reports / f"{tool.name}-rN.json")
+            print(f"  {tool.name}: {tool.version}: {' '.join(results[tool.name].command)}")
+        else:
+            results[tool.name].status = "not installed"
+            print(f"  {tool.name}: not installed; to install: {tool.install_hint}")
+    return results
+
+
 # ---------------------------------------------------------------------------
 # Running
 # ---------------------------------------------------------------------------
@@ -467,15 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print("== tools")
     tools = resolve_tools(args.tool_names, args.jobs)
-    results = {t.name: ToolResult(t.name, t.version) for t in tools}
-    for tool in tools:
-        if tool.installed:
-            assert tool.command is not None
-            results[tool.name].command = tool.command(tree.root, bench_dir / "reports" / f"{tool.name}-rN.json")
-            print(f"  {tool.name}: {tool.version}: {' '.join(results[tool.name].command)}")
-        else:
-            results[tool.name].status = "not installed"
-            print(f"  {tool.name}: not installed; to install: {tool.install_hint}")
+    results = tool_results(tools, tree.root, bench_dir / "reports")
 
     print("== preflight (smoke tree; also warms tool caches)")
     preflight(tools, results, bench_dir, args.seed, args.timeout)

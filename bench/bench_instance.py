@@ -306,15 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tree = build_instance(work, args.size_mb, args.plants, args.seed, args.rebuild)
     print("== tools")
     tools = instance_tools(args.tool_names, args.jobs)
-    results = {t.name: bench_dir.ToolResult(t.name, t.version) for t in tools}
-    for tool in tools:
-        if tool.installed:
-            assert tool.command is not None
-            results[tool.name].command = tool.command(tree.root, work / "reports" / f"{tool.name}-rN.json")
-            print(f"  {tool.name}: {tool.version}: {' '.join(results[tool.name].command)}")
-        else:
-            results[tool.name].status = "not installed"
-            print(f"  {tool.name}: not installed; to install: {tool.install_hint}")
+    results = bench_dir.tool_results(tools, tree.root, work / "reports")
     print("== preflight")
     bench_dir.preflight(tools, results, work, args.seed, args.timeout)
     print("== warm-up")
