@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from .decode import BinaryContent, Prepared, prepare
 from .engine import Engine
@@ -32,6 +33,9 @@ from .sources.files import (
     walk,
 )
 from .suppress import Allowlist, inline_ignored
+
+if TYPE_CHECKING:  # the pool's module is imported only when a pool starts
+    from .workers import Lost
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 INLINE_MAX_FILES = 64  # fewer files than this: no process pool
@@ -353,7 +357,7 @@ def scan_files(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions
     return findings, stats
 
 
-def _lost_batch(lost) -> tuple[list[Finding], ScanStats]:
+def _lost_batch(lost: "Lost") -> tuple[list[Finding], ScanStats]:
     """A batch whose worker died (OOM killer, a crash in a C extension): its files are
     counted as skipped, by name, so the summary says exactly what was not scanned."""
     stats = ScanStats()
