@@ -19,10 +19,11 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 
 from .findings import fingerprint
+from .history import HistoryLog, attribute, head_blobs
 from .gitcache import CACHEABLE_SKIPS, TREE, HistoryCache, Outcome, blob_outcome
 from .models import Blob, Finding, Provenance, ScanStats
 from .rules import Rule
@@ -65,7 +66,17 @@ def scan_history(repo: Repository, scope: Scope, rules: Sequence[Rule], options:
     if cache is not None:
         cache.load(stats)
         refs = _from_cache(refs, cache, stats)
-    raw = _scan_refs(refs, repo, rules, options, stats, cache)
+    with HistoryLog(repo, scope) as log:
+        return _scan_and_attribute(repo, scope, enumeration, refs, reachable, rules, options, stats, cache,
+                                   log, started)
+
+
+def _scan_and_attribute(repo: Repository, scope: Scope, enumeration: Enumeration, refs: Iterator[ObjectRef],
+                        reachable: set[str] | None, rules: Sequence[Rule], options: ScanOptions,
+                        stats: ScanStats, cache: HistoryCache | None, log: HistoryLog,
+                        started: float) -> tuple[list[Finding], ScanStats]:
+    """The rest of ``scan_history``: ``log`` starts listing commits at the first finding."""
+    raw = _scan_refs(refs, repo, rules, options, stats, cache, log.start)
     for sha in enumeration.missing:
         stats.skip("missing-object", f"{sha} (absent from the repository: a blob, or a tree whose files "
                                      "could not be listed)")
@@ -79,7 +90,7 @@ def scan_history(repo: Repository, scope: Scope, rules: Sequence[Rule], options:
     if cache is not None:
         _replay_cached(cache, stats)
         cache.save(stats)
-    findings = attribute_findings(repo, scope, raw, stats)
+    findings = attribute_findings(repo, scope, raw, stats, log)
     findings = apply_severity_overrides(findings, options.severity_overrides)
     findings.sort(key=Finding.sort_key)
     stats.duration_s = time.perf_counter() - started
@@ -135,7 +146,9 @@ def _replay_cached(cache: HistoryCache, stats: ScanStats) -> None:
 
 
 def _scan_refs(refs: Iterator[ObjectRef], repo: Repository, rules: Sequence[Rule], options: ScanOptions,
-               stats: ScanStats, cache: HistoryCache | None = None) -> list[tuple[Finding, str]]:
+               stats: ScanStats, cache: HistoryCache | None = None,
+               on_finding: Callable[[], None] | None = None) -> list[tuple[Finding, str]]:
+    """Findings of the blobs of ``refs``; ``on_finding`` is called when the pool reports the first."""
     head: list[ObjectRef] = []
     for ref in refs:
         head.append(ref)
@@ -155,6 +168,8 @@ def _scan_refs(refs: Iterator[ObjectRef], repo: Repository, rules: Sequence[Rule
             if isinstance(outcome, Lost):
                 outcome = _lost_chunk(outcome)
             chunk_found, chunk_stats, outcomes = outcome
+            if chunk_found and not found and on_finding is not None:
+                on_finding()
             found.extend(chunk_found)
             stats.merge(chunk_stats)
             if cache is not None and outcomes:
@@ -275,19 +290,17 @@ def _progress(enabled: bool):
 # --- attribution -----------------------------------------------------------------------
 
 def attribute_findings(repo: Repository, scope: Scope, raw: list[tuple[Finding, str]],
-                       stats: ScanStats) -> list[Finding]:
+                       stats: ScanStats, log: HistoryLog | None = None) -> list[Finding]:
     """One finding per (rule, secret, path), placed at the commit that introduced it.
 
     Each kept finding names the introducing commit, its author and date, and in
     ``extra``: ``blob``, ``commits_carrying`` (commits whose tree held the secret at
     that path) and ``in_head`` (whether ``HEAD`` still holds it).
     """
-    from .history import attribute, head_blobs
-
     if not raw:
         return []
     wanted = {(sha, os.fsencode(f.provenance.path)) for f, sha in raw if not f.provenance.path.startswith("<")}
-    intros = attribute(repo, scope, wanted)
+    intros = attribute(repo, scope, wanted, log)
     heads = head_blobs(repo, (path for _, path in wanted))
     groups: dict[str, list[tuple[Finding, str]]] = {}
     for finding, sha in raw:
