@@ -202,3 +202,18 @@ def test_ast_findings_point_at_the_value():
     line = (FIXTURES / "go/main.go").read_text().splitlines()[finding.location.line - 1]
     assert line[finding.location.column - 1:finding.location.end_column - 1] == "Go5-Lq2m-Zk9r"
     assert finding.line_text.strip() == line.strip()
+
+
+def test_parse_stops_at_a_syntax_error_and_the_parser_stays_usable():
+    """A broken file gives no tree (regex-only); the next file parses from its own start,
+    not from where the stopped parse left off."""
+    from scanner.ast.languages import parse_unless_error, parser_for
+
+    parser = parser_for("python")
+    valid = b'PASSWORD = "s3cr3t-Value-42"\n' * 50
+    broken = b"class :\n" + valid * 10
+    assert parse_unless_error(parser, broken) is None
+    tree = parse_unless_error(parser, valid)
+    assert tree is not None and not tree.root_node.has_error
+    assert tree.root_node.end_byte == len(valid) and len(tree.root_node.children) == 50
+    assert str(tree.root_node) == str(parser.parse(valid).root_node)

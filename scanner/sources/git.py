@@ -205,8 +205,8 @@ class ObjectRef(NamedTuple):
 class Enumeration:
     """Trees and blobs of a scope with their paths, streamed from ``git rev-list --objects``.
 
-    Iterate it for ``ObjectRef`` values (``ObjectReader`` drops the trees after a cheap
-    type check). ``missing`` lists objects git reported absent (a partial clone, a
+    Iterate it for ``ObjectRef`` values: blobs, and trees that could not be told from
+    blobs by their place in the listing (``ObjectReader`` drops those after a cheap type check). ``missing`` lists objects git reported absent (a partial clone, a
     damaged pack). Iteration raises ``GitError`` if rev-list fails.
 
     Not ``--filter=object:type=blob``: with it, a missing tree, and every file below
@@ -232,6 +232,7 @@ class Enumeration:
             proc.stdin.write("".join(n + "\n" for n in negatives).encode("ascii"))
             proc.stdin.close()
             try:
+                held: ObjectRef | None = None
                 for line in proc.stdout:
                     line = line.rstrip(b"\n")
                     if line[:1] == b"?":
@@ -239,7 +240,14 @@ class Enumeration:
                         continue
                     if len(line) <= 41:  # a commit (or a root tree): no path
                         continue
-                    yield ObjectRef(line[:40].decode("ascii"), line[41:])
+                    ref = ObjectRef(line[:40].decode("ascii"), line[41:])
+                    # A new tree is listed right before its first new entry: an object followed by
+                    # one below its path is a tree, and needs no type check. Any other is checked.
+                    if held is not None and not ref.path.startswith(held.path + b"/"):
+                        yield held
+                    held = ref
+                if held is not None:
+                    yield held
             finally:
                 proc.stdout.close()
                 code = proc.wait()
