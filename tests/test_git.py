@@ -238,6 +238,18 @@ def test_missing_tree_is_reported_not_fatal(repo):
     assert finding["path"] == "kept.env" and finding["source"]["commit"] == intro
 
 
+def test_file_that_becomes_a_directory_and_back_is_scanned_every_time(repo):
+    """Trees are told from blobs by their place in rev-list's listing: a blob at a path that
+    later becomes a directory (and a file beside a same-named directory) must still be read."""
+    repo.commit("file", {"cfg": flex(FLEX_1), "cfg.d/x.env": flex(FLEX_3)})
+    repo.commit("dir", {"cfg": None})
+    repo.commit("dir 2", {"cfg/inner.env": flex(FLEX_2)})
+    repo.commit("file again", {"cfg/inner.env": None})
+    repo.commit("file 2", {"cfg": f"IbPassword={TWS_PW}\n"})
+    found = {(f["path"], f["secret"]) for f in test_findings(scan_json("git", str(repo.path)))}
+    assert found == {("cfg", FLEX_1), ("cfg.d/x.env", FLEX_3), ("cfg/inner.env", FLEX_2), ("cfg", TWS_PW)}
+
+
 def test_commit_listing_read_in_small_blocks_places_every_finding(repo, monkeypatch, tmp_path):
     """The listing is read back a block at a time: tokens cut at block edges must not be lost."""
     from scanner.history import HistoryLog
