@@ -41,7 +41,12 @@ from .sources.git import (
 )
 
 INLINE_MAX_OBJECTS = 400  # fewer blobs than this: no process pool
-CHUNK_OBJECTS = 200  # blobs per unit of pool work: small enough to balance, large enough to amortise IPC
+# Blobs per unit of pool work. Each worker reads through its own cat-file, and a delta base
+# that two workers need is inflated twice: on a 20,000-commit history, 200-blob chunks cost
+# git 3.4 CPU-s, 1000-blob chunks 3.1, one reader 2.1. Larger chunks balance worse at the end.
+CHUNK_OBJECTS = 1000
+GROUP_OBJECTS = 128  # blobs per prefilter call (scan_many)
+GROUP_BYTES = 4 * 1024 * 1024
 WINDOW_PER_JOB = 3  # chunks in flight per worker
 
 
@@ -207,11 +212,20 @@ def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[Obje
                  ) -> tuple[list[tuple[Finding, str]], ScanStats]:
     """Read and scan blobs; each finding comes with the id of the blob it is in.
 
+    Blobs are scanned in groups (``BlobScanner.scan_many``: one prefilter call per group).
     ``outcomes`` (for ``--cache``): receives each blob worth caching with its outcome;
-    each blob is then scanned into stats of its own so its notes are known."""
+    each blob is then scanned on its own, into stats of its own, so its notes are known."""
     stats = ScanStats()
     found: list[tuple[Finding, str]] = []
     non_blobs: list[ObjectRef] | None = [] if outcomes is not None else None
+    group: list[tuple[ObjectRef, Blob]] = []
+    group_bytes = 0
+
+    def scan_group() -> None:
+        for (ref, _), blob_found in zip(group, scanner.scan_many([blob for _, blob in group], stats)):
+            found.extend((finding, ref.sha) for finding in blob_found)
+        group.clear()
+
     for read in reader.read(refs, scanner.options.max_file_size, non_blobs=non_blobs):
         shown = display_path(read.ref)
         if read.data is None:
@@ -220,20 +234,27 @@ def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[Obje
             if outcomes is not None and reason in CACHEABLE_SKIPS:
                 outcomes.append((read.ref, Outcome(reason, True, ())))
             continue
-        provenance = Provenance(kind="git", path=shown, root=root)
-        blob_stats = stats if outcomes is None else ScanStats()
+        blob = Blob(read.data, Provenance(kind="git", path=shown, root=root))
+        if outcomes is None:
+            group.append((read.ref, blob))
+            group_bytes += len(read.data)
+            if len(group) >= GROUP_OBJECTS or group_bytes >= GROUP_BYTES:
+                scan_group()
+                group_bytes = 0
+            continue
+        blob_stats = ScanStats()
         blob_found: list[Finding] | None
         try:
-            blob_found = scanner.scan_blob(Blob(read.data, provenance), blob_stats)
+            blob_found = scanner.scan_blob(blob, blob_stats)
         except Exception as exc:  # noqa: BLE001 - a scanner bug must not lose the rest of the history
             blob_stats.skip(f"internal-error-{type(exc).__name__}", shown)
             blob_found = None
         found.extend((finding, read.ref.sha) for finding in blob_found or ())
-        if outcomes is not None:
-            stats.merge(blob_stats)
-            outcome = blob_outcome(blob_found, blob_stats)
-            if outcome is not None:
-                outcomes.append((read.ref, outcome))
+        stats.merge(blob_stats)
+        outcome = blob_outcome(blob_found, blob_stats)
+        if outcome is not None:
+            outcomes.append((read.ref, outcome))
+    scan_group()
     if outcomes is not None and non_blobs:
         outcomes.extend((ref, TREE) for ref in non_blobs)
     return found, stats
