@@ -20,14 +20,16 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import replace
 
 from .findings import fingerprint
 from .history import HistoryLog, attribute, head_blobs
+from .history_ast import judge_deferred
 from .gitcache import CACHEABLE_SKIPS, TREE, HistoryCache, Outcome, blob_outcome
 from .models import Blob, Finding, Provenance, ScanStats
 from .rules import Rule
-from .scan import BlobScanner, ScanOptions, apply_severity_overrides
+from .scan import BlobScanner, DeferredAst, ScanOptions, apply_severity_overrides
 from .sources.files import is_excluded
 from .workers import Lost, WorkerPool, default_jobs
 from .sources.git import (
@@ -81,7 +83,28 @@ def _scan_and_attribute(repo: Repository, scope: Scope, enumeration: Enumeration
                         stats: ScanStats, cache: HistoryCache | None, log: HistoryLog,
                         started: float) -> tuple[list[Finding], ScanStats]:
     """The rest of ``scan_history``: ``log`` starts listing commits at the first finding."""
-    raw = _scan_refs(refs, repo, rules, options, stats, cache, log.start)
+    # Deferred blobs are never cached (their verdict may come from another blob): a warm
+    # --cache run reads them again, as it reads every blob that holds a finding.
+    pending: list[tuple[ObjectRef, DeferredAst]] = []
+    with _Workers(repo.root, rules, options, record=cache is not None) as workers:
+        raw = _scan_refs(refs, repo, rules, options, stats, cache, log.start, pending, workers)
+        raw.extend(_scan_unreachable(repo, enumeration, reachable, rules, options, stats, cache, pending))
+        raw.extend(judge_deferred(pending, repo, scope, stats, log, workers.judge))
+    if cache is not None:
+        _replay_cached(cache, stats)
+        cache.save(stats)
+    findings = attribute_findings(repo, scope, raw, stats, log)
+    findings = apply_severity_overrides(findings, options.severity_overrides)
+    findings.sort(key=Finding.sort_key)
+    stats.duration_s = time.perf_counter() - started
+    return findings, stats
+
+
+def _scan_unreachable(repo: Repository, enumeration: Enumeration, reachable: set[str] | None,
+                      rules: Sequence[Rule], options: ScanOptions, stats: ScanStats,
+                      cache: HistoryCache | None, pending: list[tuple[ObjectRef, DeferredAst]] | None
+                      ) -> list[tuple[Finding, str]]:
+    """Counts the objects rev-list found missing; with ``--all-objects``, scans the blobs no ref reaches."""
     for sha in enumeration.missing:
         stats.skip("missing-object", f"{sha} (absent from the repository: a blob, or a tree whose files "
                                      "could not be listed)")
@@ -91,15 +114,8 @@ def _scan_and_attribute(repo: Repository, scope: Scope, enumeration: Enumeration
             stats.note("unreachable blobs (--all-objects)", len(loose))
         if cache is not None:
             loose = list(_from_cache(loose, cache, stats))
-        raw.extend(_scan_inline(loose, repo.root, rules, options, stats, cache))
-    if cache is not None:
-        _replay_cached(cache, stats)
-        cache.save(stats)
-    findings = attribute_findings(repo, scope, raw, stats, log)
-    findings = apply_severity_overrides(findings, options.severity_overrides)
-    findings.sort(key=Finding.sort_key)
-    stats.duration_s = time.perf_counter() - started
-    return findings, stats
+        return _scan_inline(loose, repo.root, rules, options, stats, cache, pending)
+    return []
 
 
 def _describe_repository(repo: Repository, stats: ScanStats) -> None:
@@ -152,30 +168,42 @@ def _replay_cached(cache: HistoryCache, stats: ScanStats) -> None:
 
 def _scan_refs(refs: Iterator[ObjectRef], repo: Repository, rules: Sequence[Rule], options: ScanOptions,
                stats: ScanStats, cache: HistoryCache | None = None,
-               on_finding: Callable[[], None] | None = None) -> list[tuple[Finding, str]]:
-    """Findings of the blobs of ``refs``; ``on_finding`` is called when the pool reports the first."""
+               on_finding: Callable[[], None] | None = None,
+               pending: list[tuple[ObjectRef, DeferredAst]] | None = None,
+               workers: _Workers | None = None) -> list[tuple[Finding, str]]:
+    """Findings of the blobs of ``refs``; ``on_finding`` is called when the pool reports the first
+    finding or deferred blob. ``pending`` receives the deferred blobs (``scan_objects``).
+    ``workers``: where the process pool comes from (and stays open for the judging phase)."""
     head: list[ObjectRef] = []
     for ref in refs:
         head.append(ref)
         if len(head) >= INLINE_MAX_OBJECTS:
             break
     else:
-        return _scan_inline(head, repo.root, rules, options, stats, cache)
+        return _scan_inline(head, repo.root, rules, options, stats, cache, pending,
+                            workers.scanner() if workers else None)
     jobs = options.jobs or default_jobs()
     if jobs == 1:
-        return _scan_inline(_chain(head, refs), repo.root, rules, options, stats, cache)
+        return _scan_inline(_chain(head, refs), repo.root, rules, options, stats, cache, pending,
+                            workers.scanner() if workers else None)
     found: list[tuple[Finding, str]] = []
     progress = _progress(options.progress)
     record = cache is not None
-    chunks = ((chunk,) for chunk in _chunks(_chain(head, refs)))
-    with WorkerPool(jobs, _scan_chunk, _init_worker, (list(rules), options, repo.root, record)) as pool:
+    chunks = (("scan", chunk) for chunk in _chunks(_chain(head, refs)))
+    with ExitStack() as own:
+        if workers is None:
+            workers = own.enter_context(_Workers(repo.root, rules, options, record))
+        pool = workers.pool(jobs, defer=pending is not None)
         for outcome in pool.map(chunks, WINDOW_PER_JOB):
             if isinstance(outcome, Lost):
                 outcome = _lost_chunk(outcome)
-            chunk_found, chunk_stats, outcomes = outcome
-            if chunk_found and not found and on_finding is not None:
+            chunk_found, chunk_stats, outcomes, chunk_pending = outcome
+            if (chunk_found or chunk_pending) and on_finding is not None:
                 on_finding()
             found.extend(chunk_found)
+            if chunk_pending:
+                assert pending is not None
+                pending.extend(chunk_pending)
             stats.merge(chunk_stats)
             if cache is not None and outcomes:
                 cache.add(outcomes)
@@ -186,21 +214,23 @@ def _scan_refs(refs: Iterator[ObjectRef], repo: Repository, rules: Sequence[Rule
     return found
 
 
-def _lost_chunk(lost: Lost) -> tuple[list[tuple[Finding, str]], ScanStats, None]:
+def _lost_chunk(lost: Lost) -> tuple[list[tuple[Finding, str]], ScanStats, None, None]:
     """A chunk whose worker died: each blob is a counted skip, by path and id."""
     stats = ScanStats()
-    (chunk,) = lost.args
+    _kind, chunk = lost.args
     for ref in chunk:
         stats.skip(f"worker-died-exit-{lost.exitcode}", f"{display_path(ref)} ({ref.sha[:12]})")
-    return [], stats, None
+    return [], stats, None, None
 
 
 def _scan_inline(refs: Iterable[ObjectRef], root: str, rules: Sequence[Rule], options: ScanOptions,
-                 stats: ScanStats, cache: HistoryCache | None = None) -> list[tuple[Finding, str]]:
-    scanner = BlobScanner(rules, options)
+                 stats: ScanStats, cache: HistoryCache | None = None,
+                 pending: list[tuple[ObjectRef, DeferredAst]] | None = None,
+                 scanner: BlobScanner | None = None) -> list[tuple[Finding, str]]:
+    scanner = scanner or BlobScanner(rules, options)
     outcomes: list[tuple[ObjectRef, Outcome]] | None = [] if cache is not None else None
     with ObjectReader(root, missing_reason="corrupt-object") as reader:
-        found, chunk_stats = scan_objects(scanner, reader, refs, root, outcomes)
+        found, chunk_stats = scan_objects(scanner, reader, refs, root, outcomes, pending)
     stats.merge(chunk_stats)
     if cache is not None and outcomes:
         cache.add(outcomes)
@@ -208,13 +238,15 @@ def _scan_inline(refs: Iterable[ObjectRef], root: str, rules: Sequence[Rule], op
 
 
 def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[ObjectRef], root: str,
-                 outcomes: list[tuple[ObjectRef, Outcome]] | None = None
+                 outcomes: list[tuple[ObjectRef, Outcome]] | None = None,
+                 pending: list[tuple[ObjectRef, DeferredAst]] | None = None,
                  ) -> tuple[list[tuple[Finding, str]], ScanStats]:
     """Read and scan blobs; each finding comes with the id of the blob it is in.
 
     Blobs are scanned in groups (``BlobScanner.scan_many``: one prefilter call per group).
     ``outcomes`` (for ``--cache``): receives each blob worth caching with its outcome;
-    each blob is then scanned on its own, into stats of its own, so its notes are known."""
+    each blob is then scanned on its own, into stats of its own, so its notes are known.
+    ``pending``: receives the blobs whose AST verdict waits (``scanner.history_ast``)."""
     stats = ScanStats()
     found: list[tuple[Finding, str]] = []
     non_blobs: list[ObjectRef] | None = [] if outcomes is not None else None
@@ -222,8 +254,12 @@ def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[Obje
     group_bytes = 0
 
     def scan_group() -> None:
-        for (ref, _), blob_found in zip(group, scanner.scan_many([blob for _, blob in group], stats)):
+        deferred: dict[int, DeferredAst] | None = {} if pending is not None else None
+        for (ref, _), blob_found in zip(group, scanner.scan_many([blob for _, blob in group], stats, deferred)):
             found.extend((finding, ref.sha) for finding in blob_found)
+        if deferred:
+            assert pending is not None
+            pending.extend((group[index][0], later) for index, later in sorted(deferred.items()))
         group.clear()
 
     for read in reader.read(refs, scanner.options.max_file_size, non_blobs=non_blobs):
@@ -245,12 +281,17 @@ def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[Obje
         blob_stats = ScanStats()
         blob_found: list[Finding] | None
         try:
-            blob_found = scanner.scan_blob(blob, blob_stats)
+            result = scanner.scan_blob(blob, blob_stats, defer=pending is not None)
         except Exception as exc:  # noqa: BLE001 - a scanner bug must not lose the rest of the history
             blob_stats.skip(f"internal-error-{type(exc).__name__}", shown)
-            blob_found = None
-        found.extend((finding, read.ref.sha) for finding in blob_found or ())
+            result = None
         stats.merge(blob_stats)
+        if isinstance(result, DeferredAst):  # not cached: it may hold findings
+            assert pending is not None
+            pending.append((read.ref, result))
+            continue
+        blob_found = result
+        found.extend((finding, read.ref.sha) for finding in blob_found or ())
         outcome = blob_outcome(blob_found, blob_stats)
         if outcome is not None:
             outcomes.append((read.ref, outcome))
@@ -262,26 +303,112 @@ def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[Obje
 
 # --- process pool plumbing -------------------------------------------------------------
 
-_WORKER: tuple[BlobScanner, ObjectReader, str, bool] | None = None
+JUDGE_CHUNK = 4  # blobs per task in the judging phase: few, large parses; small tasks balance them
 
 
-def _init_worker(rules: Sequence[Rule], options: ScanOptions, root: str, record: bool = False) -> None:
+class _Workers:
+    """The scan's process pool, made on first need and kept open for the judging phase
+    (``history_ast``), so the workers' compiled rules and git readers serve both."""
+
+    def __init__(self, root: str, rules: Sequence[Rule], options: ScanOptions, record: bool) -> None:
+        self.root, self.rules, self.options, self.record = root, list(rules), options, record
+        self._pool: WorkerPool | None = None
+        self._scanner: BlobScanner | None = None  # scans without a pool: made once, used by both phases
+
+    def pool(self, jobs: int, defer: bool) -> WorkerPool:
+        if self._pool is None:
+            self._pool = WorkerPool(jobs, _pool_task, _init_worker,
+                                    (self.rules, self.options, self.root, self.record, defer))
+        return self._pool
+
+    def scanner(self) -> BlobScanner:
+        if self._scanner is None:
+            self._scanner = BlobScanner(self.rules, self.options)
+        return self._scanner
+
+    def judge(self, refs: list[ObjectRef]) -> tuple[list[tuple[ObjectRef, list[Finding] | None]], ScanStats]:
+        """Full scans (regex and AST) of ``refs``, in order: findings, or ``None`` if a blob
+        could not be read or scanned (counted in the returned stats)."""
+        if self._pool is None or len(refs) <= JUDGE_CHUNK:
+            with ObjectReader(self.root, missing_reason="corrupt-object") as reader:
+                return judge_objects(self.scanner(), reader, refs, self.root)
+        results: list[tuple[ObjectRef, list[Finding] | None]] = []
+        stats = ScanStats()
+        tasks = (("judge", refs[i:i + JUDGE_CHUNK]) for i in range(0, len(refs), JUDGE_CHUNK))
+        for outcome in self._pool.map(tasks, WINDOW_PER_JOB):
+            if isinstance(outcome, Lost):
+                lost_stats = _lost_chunk(outcome)[1]
+                outcome = ([(ref, None) for ref in outcome.args[1]], lost_stats)
+            chunk_results, chunk_stats = outcome
+            results.extend(chunk_results)
+            stats.merge(chunk_stats)
+        return results, stats
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.__exit__(*exc)
+            self._pool = None
+
+
+def judge_objects(scanner: BlobScanner, reader: ObjectReader, refs: list[ObjectRef], root: str
+                  ) -> tuple[list[tuple[ObjectRef, list[Finding] | None]], ScanStats]:
+    """Read and fully scan blobs (no deferral): per blob its findings, or ``None`` when it
+    could not be read or scanned (a counted skip)."""
+    stats = ScanStats()
+    results: dict[tuple[str, bytes], list[Finding] | None] = {}
+    for read in reader.read(refs, scanner.options.max_file_size):
+        shown = display_path(read.ref)
+        key = (read.ref.sha, read.ref.path)
+        if read.data is None:
+            stats.skip(read.reason or "unreadable", f"{shown} ({read.ref.sha[:12]})")
+            results[key] = None
+            continue
+        try:
+            found = scanner.scan_blob(Blob(read.data, Provenance(kind="git", path=shown, root=root)), stats)
+        except Exception as exc:  # noqa: BLE001 - a scanner bug must not lose the rest of the history
+            stats.skip(f"internal-error-{type(exc).__name__}", shown)
+            results[key] = None
+            continue
+        results[key] = found if isinstance(found, list) else None
+    return [(ref, results.get((ref.sha, ref.path))) for ref in refs], stats
+
+
+_WORKER: tuple[BlobScanner, ObjectReader, str, bool, bool] | None = None
+
+
+def _init_worker(rules: Sequence[Rule], options: ScanOptions, root: str, record: bool = False,
+                 defer: bool = False) -> None:
     global _WORKER
     from multiprocessing.util import Finalize
 
     reader = ObjectReader(root, missing_reason="corrupt-object")
-    _WORKER = (BlobScanner(rules, options), reader, root, record)
+    _WORKER = (BlobScanner(rules, options), reader, root, record, defer)
     Finalize(reader, reader.close, exitpriority=10)
 
 
+def _pool_task(kind: str, chunk: list[ObjectRef]):
+    """A worker's task: ``scan`` a chunk of the history, or ``judge`` blobs in full."""
+    if kind == "judge":
+        assert _WORKER is not None
+        scanner, reader, root, _, _ = _WORKER
+        return judge_objects(scanner, reader, chunk, root)
+    return _scan_chunk(chunk)
+
+
 def _scan_chunk(chunk: list[ObjectRef]
-                ) -> tuple[list[tuple[Finding, str]], ScanStats, list[tuple[ObjectRef, Outcome]] | None]:
-    """Findings and stats of a chunk, plus (with ``--cache``) the outcomes for the parent to store."""
+                ) -> tuple[list[tuple[Finding, str]], ScanStats, list[tuple[ObjectRef, Outcome]] | None,
+                           list[tuple[ObjectRef, DeferredAst]] | None]:
+    """Findings and stats of a chunk, plus (with ``--cache``) the outcomes for the parent to
+    store and the blobs whose AST verdict waits."""
     assert _WORKER is not None
-    scanner, reader, root, record = _WORKER
+    scanner, reader, root, record, defer = _WORKER
     outcomes: list[tuple[ObjectRef, Outcome]] | None = [] if record else None
-    found, stats = scan_objects(scanner, reader, chunk, root, outcomes)
-    return found, stats, outcomes
+    pending: list[tuple[ObjectRef, DeferredAst]] | None = [] if defer else None
+    found, stats = scan_objects(scanner, reader, chunk, root, outcomes, pending)
+    return found, stats, outcomes, pending
 
 
 def _chunks(refs: Iterable[ObjectRef]) -> Iterator[list[ObjectRef]]:

@@ -65,6 +65,21 @@ class ScanOptions:
     archive_max_bytes: int = 256 * 1024 * 1024  # expanded bytes per archive, and largest archive opened
 
 
+@dataclass(frozen=True, slots=True)
+class DeferredAst:
+    """A blob whose AST verdict waits: for each line that verdict depends on, its number,
+    its bytes and its regex matches (rule, columns, secret, confidence). Two versions of a
+    file with the same such lines get the same findings there (``scanner.history_ast``)."""
+
+    lines: tuple[tuple[int, bytes, tuple], ...]
+    size: int  # bytes: the judging phase starts the largest parses first
+
+
+# Larger files are parsed during the scan, as before: one such parse (a 1 MB bundle: about a
+# second) left for the judging phase would run alone at the end of the scan.
+DEFER_AST_MAX_BYTES = 256 * 1024
+
+
 class BlobScanner:
     """Engine + rule metadata + suppression: bytes and provenance in, findings out."""
 
@@ -77,20 +92,25 @@ class BlobScanner:
         self.options = options
         self.allowlist = Allowlist.build(options.allow_secrets, options.stopwords)
 
-    def scan_blob(self, blob: Blob, stats: ScanStats) -> list[Finding]:
+    def scan_blob(self, blob: Blob, stats: ScanStats, *, defer: bool = False) -> list[Finding] | DeferredAst:
+        """Findings of ``blob``. ``defer``: a blob the AST stage would parse, and whose verdict
+        can be taken from another version of the file, comes back as ``DeferredAst`` instead."""
         try:
             prepared = prepare(blob.data)
         except BinaryContent:
             stats.skip("binary", blob.provenance.path)
             return []
-        return self._scan_prepared(blob, prepared, None, stats)
+        return self._scan_prepared(blob, prepared, None, stats, defer)
 
-    def scan_many(self, blobs: Sequence[Blob], stats: ScanStats) -> list[list[Finding]]:
+    def scan_many(self, blobs: Sequence[Blob], stats: ScanStats,
+                  deferred: dict[int, DeferredAst] | None = None) -> list[list[Finding]]:
         """``scan_blob`` of each blob, with one prefilter call for all of them.
 
         Most files of a tree hold no keyword; for them the keyword pass is the whole scan,
         and one Hyperscan call per file cost more than the scanning. A blob whose scan
-        fails is a counted skip (``internal-error-*``); the others are unaffected."""
+        fails is a counted skip (``internal-error-*``); the others are unaffected.
+        ``deferred``: given, blobs are scanned with ``defer`` and those deferred land here,
+        by index, with no findings in the answer."""
         ready: list[tuple[int, Prepared]] = []
         for index, blob in enumerate(blobs):
             try:
@@ -102,13 +122,18 @@ class BlobScanner:
         for (index, prepared), hits in zip(ready, batch_hits):
             blob = blobs[index]
             try:
-                found[index] = self._scan_prepared(blob, prepared, hits, stats)
+                result = self._scan_prepared(blob, prepared, hits, stats, deferred is not None)
+                if isinstance(result, DeferredAst):
+                    assert deferred is not None
+                    deferred[index] = result
+                else:
+                    found[index] = result
             except Exception as exc:  # noqa: BLE001 - a scanner bug must not lose the rest of the batch
                 stats.skip(f"internal-error-{type(exc).__name__}", blob.provenance.path)
         return found
 
     def _scan_prepared(self, blob: Blob, prepared: Prepared, hits: dict[int, list[int]] | None,
-                       stats: ScanStats) -> list[Finding]:
+                       stats: ScanStats, defer: bool = False) -> list[Finding] | DeferredAst:
         """``hits``: the prefilter's answer for ``prepared.data`` when the caller has it."""
         stats.files_scanned += 1
         stats.bytes_scanned += len(blob.data)
@@ -118,11 +143,22 @@ class BlobScanner:
         notebook = is_notebook(path)
         if hits is not None and not hits and not notebook:
             return []  # no keyword of any rule, trigger or AST gate: nothing can be found
+        first_pass: tuple[list[Match], dict[int, list[int]]] | None = None
+        if defer and not notebook and prepared.encoding == "utf-8" and prepared.note is None:
+            gate_hits: dict[int, list[int]] = {}
+            matches = self.engine.scan(prepared.data, path, encoding="utf-8", extra_hits=gate_hits, hits=hits)
+            postponed = self._deferred(prepared.data, path, matches, gate_hits)
+            if postponed is not None:
+                return postponed
+            first_pass = (matches, gate_hits)
 
         def detect(data: bytes, encoding: str, syntax: str | None = None, parse: bytes | None = None) -> list[Match]:
             """Regex engine, then the AST stage (which parses only when worth it)."""
-            if not parse:  # the AST gate reads its keyword hits from the engine's one pass
-                gate_hits: dict[int, list[int]] = {}
+            if first_pass is not None and data is prepared.data:
+                matches, gate_hits = first_pass
+                refined = self.ast.refine(data, path, encoding, matches, stats, syntax, gate_hits=gate_hits)
+            elif not parse:  # the AST gate reads its keyword hits from the engine's one pass
+                gate_hits = {}
                 known = hits if data is prepared.data else None  # notebook cells are scanned on their own
                 matches = self.engine.scan(data, path, encoding=encoding, extra_hits=gate_hits, hits=known)
                 refined = self.ast.refine(data, path, encoding, matches, stats, syntax, gate_hits=gate_hits)
@@ -140,6 +176,26 @@ class BlobScanner:
                 stats.note("notebook: malformed, scanned as text")
             findings = to_findings(detect(prepared.data, prepared.encoding), self.rules, blob.provenance)
         return [f for f in findings if self._keep(f, stats)]
+
+    def _deferred(self, data: bytes, path: str, matches: list[Match],
+                  gate_hits: dict[int, list[int]]) -> DeferredAst | None:
+        """The lines whose verdict decides this blob's findings, when the AST stage would
+        parse it and nothing it judges spans lines; else ``None`` (scan it now)."""
+        if len(data) > DEFER_AST_MAX_BYTES or any(m.decoded or m.location.end_line != m.location.line
+                                                   for m in matches):
+            return None
+        offsets = self.ast.tree_offsets(data, path, matches, gate_hits)
+        if offsets is None:
+            return None
+        signatures: dict[int, list[tuple]] = {}
+        for m in matches:
+            signatures.setdefault(m.location.line, []).append(
+                (m.rule_id, m.location.column, m.location.end_column, m.secret, m.confidence))
+        for offset in offsets:
+            signatures.setdefault(data.count(b"\n", 0, offset) + 1, [])
+        lines = data.split(b"\n")
+        return DeferredAst(tuple((number, lines[number - 1], tuple(sorted(signatures[number])))
+                                 for number in sorted(signatures) if number <= len(lines)), len(data))
 
     def _keep(self, finding: Finding, stats: ScanStats) -> bool:
         if inline_ignored(finding.line_text, finding.rule_id):

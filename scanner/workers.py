@@ -109,7 +109,8 @@ class _Worker:
 
 
 class WorkerPool:
-    """``jobs`` processes running ``func``; use as a context manager around ``map``."""
+    """``jobs`` processes running ``func``; use as a context manager around ``map`` (one or more,
+    one after another)."""
 
     def __init__(self, jobs: int, func: Callable, initializer: Callable | None = None, initargs: tuple = (),
                  start_method: str | None = None) -> None:
@@ -134,6 +135,8 @@ class WorkerPool:
         """``func(*args)`` for each args tuple, in order; ``Lost`` for a task whose worker
         died running it. An exception raised by ``func`` is raised here."""
         source = iter(tasks)
+        for worker in self.workers:  # a pool may serve several maps, one after another
+            worker.running = None
         exhausted = False
         next_seq = 0
         next_out = 0

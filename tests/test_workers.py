@@ -76,6 +76,17 @@ def test_a_worker_that_dies_is_replaced_and_its_task_comes_back_lost():
     assert [o for o in out if not isinstance(o, Lost)] == [i for i in range(20) if i != 5]
 
 
+def test_one_pool_serves_maps_one_after_another_and_a_death_in_the_second_is_reported():
+    """History scans keep their pool for a second phase: a death there must come back as
+    ``Lost`` for the right task, not be confused with the first map's last task."""
+    with fail_after(30, "the pool"), WorkerPool(2, _die_on) as pool:
+        first = list(pool.map(((x, -1) for x in range(12)), window=2))
+        second = list(pool.map(((x, 5) for x in range(10)), window=2))
+    assert first == list(range(12))
+    lost = [i for i, r in enumerate(second) if isinstance(r, Lost)]
+    assert lost == [5] and all(r == i for i, r in enumerate(second) if i != 5)
+
+
 def _die_at_start() -> None:
     os._exit(3)
 

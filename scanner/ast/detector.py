@@ -105,6 +105,26 @@ class AstDetector:
             stats.note("ast: internal error, regex only")
             return matches
 
+    def tree_offsets(self, data: bytes, path: str, matches: list[Match],
+                     gate_hits: dict[int, list[int]]) -> list[int] | None:
+        """When ``refine`` would parse ``data`` with tree-sitter and judge no more than what
+        lies on the lines of ``matches`` and of the returned offsets (where it looks for
+        bindings), those offsets; else ``None``. History scans use it to judge a line once,
+        in the version of a file that introduced it (``scanner.history_ast``).
+
+        ``None`` also when an IBKR client library is mentioned: client calls are found
+        anywhere in the tree, not only at credential names."""
+        if not self.enabled:
+            return None
+        syntax = syntax_for(path)
+        if syntax is None or syntax not in GRAMMARS or syntax in LINE_FORMATS or len(data) > MAX_PARSE_BYTES:
+            return None
+        if self.gate.mentions_library(gate_hits):
+            return None
+        if not matches and not self.gate.worth_parsing(data, gate_hits, syntax):
+            return None
+        return self.gate.credential_names(data, gate_hits, syntax, gated=False) + self.gate.parse_time_offsets(data, syntax)
+
     def _refine(self, data: bytes, path: str, encoding: str, matches: list[Match], stats: ScanStats,
                 syntax: str | None, gate_hits: dict[int, list[int]] | None = None) -> list[Match]:
         if syntax is None:

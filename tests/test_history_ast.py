@@ -1,0 +1,87 @@
+"""History scans judge each line with the AST once, in the version that introduced it.
+
+The oracle is the same scan with ``--cache``, which judges every blob on its own: the
+findings must be the same, while the plain scan parses far fewer blobs.
+"""
+from __future__ import annotations
+
+from gitrepo import (
+    repo,  # noqa: F401 (a fixture)
+    TWS_PW,
+    scan_json,
+)
+
+PASSWORD_A = "Vx9qLm2RtB7wKz"
+PASSWORD_B = "Hn4cPz8YeQ3sTd"
+
+
+def both_ways(repo, tmp_path) -> tuple[dict, dict]:
+    plain = scan_json("git", str(repo.path))
+    oracle = scan_json("git", str(repo.path), "--cache", str(tmp_path / "cache"))
+    return plain, oracle
+
+
+def found(report: dict) -> list[tuple]:
+    return sorted((f["path"], f["rule_id"], f["secret"], f["line"], f["confidence"], tuple(f["detectors"]),
+                   f["source"]["commit"], f["source"]["extra"].get("commits_carrying"))
+                  for f in report["findings"])
+
+
+def reused(report: dict) -> int:
+    return sum(n for what, n in report["summary"]["notes"].items() if "not parsed again" in what)
+
+
+def test_a_secret_kept_through_many_versions_is_judged_once_with_the_same_findings(repo, tmp_path):
+    body = [f"value_{n} = {n}\n" for n in range(30)]
+    secret_lines = [
+        f'PASSWORD = "{PASSWORD_A}"\n',                      # a literal: AST-confirmed
+        'TWS_PASSWORD = os.environ["TWS_PASSWORD"]\n',       # an env lookup: not a finding
+        f'"""Example: IbPassword={TWS_PW}"""\n',             # in a docstring: lower confidence
+    ]
+    for version in range(12):
+        lines = list(body)
+        lines.insert(3, secret_lines[0])
+        lines.insert(10, secret_lines[1])
+        lines.insert(0, secret_lines[2])
+        lines[20] = f"value_edit = {version}\n"  # every version differs elsewhere
+        lines.insert(25 + version % 3, f"moved_{version} = 1\n")  # and lines shift
+        repo.commit(f"v{version}", {"app/settings.py": "import os\n" + "".join(lines)})
+    plain, oracle = both_ways(repo, tmp_path)
+    assert found(plain) == found(oracle)
+    secrets = {f["secret"] for f in plain["findings"]}
+    assert PASSWORD_A in secrets and "TWS_PASSWORD" not in secrets
+    assert reused(plain) >= 10  # the first version was parsed; later ones took its verdicts
+
+
+def test_a_new_value_on_a_line_of_a_multi_line_assignment_is_still_found(repo, tmp_path):
+    """The credential name and its value on different lines: a verdict keyed by the name's
+    line could not see the value change, so every version of such a file is parsed."""
+    for value in (PASSWORD_A, PASSWORD_B):
+        for n in range(3):
+            repo.commit(f"{value} {n}", {"svc/conf.py": f'password = "{TWS_PW}"\nDB_PASSWORD = (\n    "{value}"\n)\n'
+                                                        f'other = {n}\n'})
+    plain, oracle = both_ways(repo, tmp_path)
+    assert found(plain) == found(oracle)
+    assert {PASSWORD_A, PASSWORD_B} <= {f["secret"] for f in plain["findings"]}
+    assert reused(plain) == 0
+
+
+def test_a_line_whose_regex_matches_change_is_judged_again(repo, tmp_path):
+    """Same name, new value: the line's text (and so its matches) changed, so it is parsed."""
+    for n, value in enumerate((PASSWORD_A, PASSWORD_A, PASSWORD_B, PASSWORD_B)):
+        repo.commit(f"v{n}", {"cfg/app.py": f'x = {n}\nPASSWORD = "{value}"\n'})
+    plain, oracle = both_ways(repo, tmp_path)
+    assert found(plain) == found(oracle)
+    assert {PASSWORD_A, PASSWORD_B} <= {f["secret"] for f in plain["findings"]}
+    assert reused(plain) == 2
+
+
+def test_results_do_not_depend_on_jobs(repo):
+    files = {f"pkg/m{n:03}.py": f"v = {n}\n" for n in range(420)}
+    for version in range(3):
+        files["pkg/m007.py"] = f'PASSWORD = "{PASSWORD_A}"\nversion = {version}\n'
+        files["pkg/m300.py"] = f'token = os.getenv("X")\nPASSWORD = "{PASSWORD_B}"\nversion = {version}\n'
+        repo.commit(f"v{version}", files)
+    one = scan_json("git", str(repo.path), "-j", "1")
+    two = scan_json("git", str(repo.path), "-j", "2")
+    assert found(one) == found(two) and len(found(one)) >= 2
