@@ -89,7 +89,8 @@ def _scan_and_attribute(repo: Repository, scope: Scope, enumeration: Enumeration
     with _Workers(repo.root, rules, options, record=cache is not None) as workers:
         raw = _scan_refs(refs, repo, rules, options, stats, cache, log.start, pending, workers)
         raw.extend(_scan_unreachable(repo, enumeration, reachable, rules, options, stats, cache, pending))
-        raw.extend(judge_deferred(pending, repo, scope, stats, log, workers.judge))
+        found_in = {(sha, os.fsencode(f.provenance.path)) for f, sha in raw if not f.provenance.path.startswith("<")}
+        raw.extend(judge_deferred(pending, repo, scope, stats, log, workers.judge, found_in))
     if cache is not None:
         _replay_cached(cache, stats)
         cache.save(stats)

@@ -82,6 +82,15 @@ def attribute(repo: Repository, scope: Scope, wanted: Iterable[tuple[str, bytes]
     if log is None:
         with HistoryLog(repo, scope) as own:
             return attribute(repo, scope, wanted, own)
+    if wanted <= log.asked:  # answered by an earlier call (each call reads the whole listing)
+        return {key: log.placed[key] for key in wanted if key in log.placed}
+    found = _attribute(wanted, log)
+    log.asked |= wanted
+    log.placed.update(found)
+    return found
+
+
+def _attribute(wanted: set[tuple[str, bytes]], log: HistoryLog) -> dict[tuple[str, bytes], Introduction]:
     log.start()
     order, first_parent = log.graph()
     changes, people = log.changes({path for _, path in wanted}, {blob for blob, _ in wanted})
@@ -129,6 +138,8 @@ class HistoryLog:
         self.scope = scope
         self._runs: dict[str, tuple[subprocess.Popen, BinaryIO, BinaryIO]] = {}
         self._negatives = b""
+        self.asked: set[tuple[str, bytes]] = set()  # pairs ``attribute`` was asked about
+        self.placed: dict[tuple[str, bytes], Introduction] = {}  # and those it placed
 
     def start(self) -> None:
         if self._runs:

@@ -37,13 +37,16 @@ Judge = Callable[[list[ObjectRef]], tuple[list[tuple[ObjectRef, "list[Finding] |
 
 
 def judge_deferred(pending: list[tuple[ObjectRef, DeferredAst]], repo: Repository, scope: Scope,
-                   stats: ScanStats, log: HistoryLog, judge: Judge) -> list[tuple[Finding, str]]:
+                   stats: ScanStats, log: HistoryLog, judge: Judge,
+                   also: set[tuple[str, bytes]] = frozenset()) -> list[tuple[Finding, str]]:
     """Findings of the deferred blobs, each with its blob id (see the module docstring).
 
-    ``judge``: scans blobs in full, in order (``gitscan._Workers.judge``: the scan's pool)."""
+    ``judge``: scans blobs in full, in order (``gitscan._Workers.judge``: the scan's pool).
+    ``also``: other (blob, path) pairs to attribute in the same pass (the scan's findings),
+    so that attributing the findings later reads the commit listing no second time."""
     if not pending:
         return []
-    parse, reuse = plan(pending, repo, scope, log)
+    parse, reuse = plan(pending, repo, scope, log, also)
     verdicts = _Verdicts(judge, stats)
     found = verdicts.parse(parse)
     retry = [(ref, later) for ref, later in reuse if not verdicts.cover(ref, later)]
@@ -63,10 +66,11 @@ def judge_deferred(pending: list[tuple[ObjectRef, DeferredAst]], repo: Repositor
     return found
 
 
-def plan(pending: list[tuple[ObjectRef, DeferredAst]], repo: Repository, scope: Scope, log: HistoryLog
+def plan(pending: list[tuple[ObjectRef, DeferredAst]], repo: Repository, scope: Scope, log: HistoryLog,
+         also: set[tuple[str, bytes]] = frozenset()
          ) -> tuple[list[tuple[ObjectRef, DeferredAst]], list[tuple[ObjectRef, DeferredAst]]]:
     """(blobs to parse, blobs whose every line an earlier parsed version of the path holds)."""
-    intros = attribute(repo, scope, {(ref.sha, ref.path) for ref, _ in pending if ref.path}, log)
+    intros = attribute(repo, scope, {(ref.sha, ref.path) for ref, _ in pending if ref.path} | also, log)
     parse: list[tuple[ObjectRef, DeferredAst]] = []
     by_path: dict[bytes, list[tuple[int, str, ObjectRef, DeferredAst]]] = {}
     for ref, later in pending:
