@@ -41,6 +41,11 @@ class FileItem:
     mtime_ns: int = 0  # from the walk, to notice files that change before they are read
     follow: bool = False  # reached through a symlink the user asked to follow
 
+    def __reduce__(self):
+        # Items cross to the workers by the thousand: a slots dataclass pickles through
+        # ``dataclasses.fields()`` per object, which cost the walking process more than the walk.
+        return (FileItem, (self.abspath, self.display, self.size, self.place, self.mtime_ns, self.follow))
+
 
 @dataclass(frozen=True, slots=True)
 class WalkOptions:
