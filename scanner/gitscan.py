@@ -20,6 +20,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import deque
 from contextlib import ExitStack
 from dataclasses import replace
 
@@ -47,6 +48,8 @@ INLINE_MAX_OBJECTS = 400  # fewer blobs than this: no process pool
 # that two workers need is inflated twice: on a 20,000-commit history, 200-blob chunks cost
 # git 3.4 CPU-s, 1000-blob chunks 3.1, one reader 2.1. Larger chunks balance worse at the end.
 CHUNK_OBJECTS = 1000
+TAIL_CHUNKS = 8
+MIN_CHUNK = 50
 GROUP_OBJECTS = 128  # blobs per prefilter call (scan_many)
 GROUP_BYTES = 4 * 1024 * 1024
 WINDOW_PER_JOB = 3  # chunks in flight per worker
@@ -412,15 +415,26 @@ def _scan_chunk(chunk: list[ObjectRef]
     return found, stats, outcomes, pending
 
 
-def _chunks(refs: Iterable[ObjectRef]) -> Iterator[list[ObjectRef]]:
-    chunk: list[ObjectRef] = []
-    for ref in refs:
-        chunk.append(ref)
-        if len(chunk) >= CHUNK_OBJECTS:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def _chunks(refs: Iterable[ObjectRef], size: int = CHUNK_OBJECTS) -> Iterator[list[ObjectRef]]:
+    """Chunks of ``size`` refs, then smaller ones near the end so the workers finish together.
+
+    ``TAIL_CHUNKS`` chunks' worth of refs are read ahead; once the listing has ended, each
+    chunk takes 1/``TAIL_CHUNKS`` of what is left (at least ``MIN_CHUNK``). A history of
+    5,000 blobs in five 1,000-blob chunks kept one worker busy 60 % longer than the other."""
+    buffer: deque[ObjectRef] = deque()
+    source = iter(refs)
+    exhausted = False
+    while True:
+        while not exhausted and len(buffer) < size * TAIL_CHUNKS:
+            ref = next(source, None)
+            if ref is None:
+                exhausted = True
+            else:
+                buffer.append(ref)
+        if not buffer:
+            return
+        take = size if not exhausted else max(MIN_CHUNK, min(size, -(-len(buffer) // TAIL_CHUNKS)))
+        yield [buffer.popleft() for _ in range(min(take, len(buffer)))]
 
 
 def _chain(head: list[ObjectRef], rest: Iterable[ObjectRef]) -> Iterator[ObjectRef]:

@@ -191,3 +191,17 @@ def test_a_history_scan_whose_worker_dies_names_every_blob_it_lost(tmp_path, mon
     lost = stats.skipped_paths["worker-died-exit-9"]
     assert 0 < len(lost) <= 50 and any(p.startswith("f100.py (") for p in lost)
     assert {f.path for f in findings} == {f"f{i:03}.py" for i in range(0, 500, 50)} - {"f100.py"}
+
+
+def test_history_chunks_keep_every_blob_in_order_and_shrink_towards_the_end():
+    """Work is handed out in chunks; near the end they shrink so no worker is left with a
+    long last chunk while the other idles."""
+    from scanner import gitscan
+
+    for total in (0, 7, 4941, 40357):
+        chunks = list(gitscan._chunks(range(total)))
+        assert [ref for chunk in chunks for ref in chunk] == list(range(total))
+        assert all(len(c) <= gitscan.CHUNK_OBJECTS for c in chunks)
+        if total > 4 * gitscan.CHUNK_OBJECTS:
+            assert len(chunks[-1]) < len(chunks[0]) // 10
+            assert len(chunks[-2]) <= 2 * gitscan.MIN_CHUNK
