@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from .decode import BinaryContent, Prepared, prepare
 from .engine import Engine
 from .ast import AstDetector
+from .ast.detector import NOTHING_TO_JUDGE
 from .findings import to_findings
 from .hostscan import default_places, escalate_exposed, exposure
 from .models import Blob, Finding, Match, Provenance, ScanStats
@@ -149,7 +150,7 @@ class BlobScanner:
             matches = self.engine.scan(prepared.data, path, encoding="utf-8", extra_hits=gate_hits, hits=hits)
             postponed = self._deferred(prepared.data, path, matches, gate_hits)
             if postponed is not None:
-                return postponed
+                return postponed if postponed.lines else []
             first_pass = (matches, gate_hits)
 
         def detect(data: bytes, encoding: str, syntax: str | None = None, parse: bytes | None = None) -> list[Match]:
@@ -185,6 +186,8 @@ class BlobScanner:
                                                    for m in matches):
             return None
         offsets = self.ast.tree_offsets(data, path, matches, gate_hits)
+        if offsets is NOTHING_TO_JUDGE:
+            return DeferredAst((), len(data))  # no line to judge: no finding, now or later
         if offsets is None:
             return None
         signatures: dict[int, list[tuple]] = {}

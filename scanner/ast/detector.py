@@ -38,6 +38,7 @@ from ..positions import Positions
 from .tree import TreeDocument
 
 GENERIC_RULE = AST_RULE_IDS[0]
+NOTHING_TO_JUDGE: tuple[()] = ()  # ``tree_offsets``: no match, nothing worth parsing
 MAX_PARSE_BYTES = 1024 * 1024  # larger files (minified bundles, data dumps) stay regex-only
 
 # How much a binding's syntactic role says "this literal is the credential".
@@ -106,11 +107,13 @@ class AstDetector:
             return matches
 
     def tree_offsets(self, data: bytes, path: str, matches: list[Match],
-                     gate_hits: dict[int, list[int]]) -> list[int] | None:
+                     gate_hits: dict[int, list[int]]) -> list[int] | tuple[()] | None:
         """When ``refine`` would parse ``data`` with tree-sitter and judge no more than what
         lies on the lines of ``matches`` and of the returned offsets (where it looks for
-        bindings), those offsets; else ``None``. History scans use it to judge a line once,
-        in the version of a file that introduced it (``scanner.history_ast``).
+        bindings), those offsets. ``NOTHING_TO_JUDGE`` when it would not parse and there is
+        no match (no finding is possible); else ``None`` (``refine`` decides). History scans
+        use it to judge a line once, in the version of a file that introduced it
+        (``scanner.history_ast``).
 
         ``None`` also when an IBKR client library is mentioned: client calls are found
         anywhere in the tree, not only at credential names."""
@@ -122,7 +125,7 @@ class AstDetector:
         if self.gate.mentions_library(gate_hits):
             return None
         if not matches and not self.gate.worth_parsing(data, gate_hits, syntax):
-            return None
+            return NOTHING_TO_JUDGE
         return self.gate.credential_names(data, gate_hits, syntax, gated=False) + self.gate.parse_time_offsets(data, syntax)
 
     def _refine(self, data: bytes, path: str, encoding: str, matches: list[Match], stats: ScanStats,
