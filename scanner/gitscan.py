@@ -185,11 +185,11 @@ def _scan_refs(refs: Iterator[ObjectRef], repo: Repository, rules: Sequence[Rule
             break
     else:
         return _scan_inline(head, repo.root, rules, options, stats, cache, pending,
-                            workers.scanner() if workers else None)
+                            workers.scanner() if workers else None, on_finding)
     jobs = options.jobs or default_jobs()
     if jobs == 1:
         return _scan_inline(_chain(head, refs), repo.root, rules, options, stats, cache, pending,
-                            workers.scanner() if workers else None)
+                            workers.scanner() if workers else None, on_finding)
     found: list[tuple[Finding, str]] = []
     progress = _progress(options.progress)
     record = cache is not None
@@ -230,11 +230,12 @@ def _lost_chunk(lost: Lost) -> tuple[list[tuple[Finding, str]], ScanStats, None,
 def _scan_inline(refs: Iterable[ObjectRef], root: str, rules: Sequence[Rule], options: ScanOptions,
                  stats: ScanStats, cache: HistoryCache | None = None,
                  pending: list[tuple[ObjectRef, DeferredAst]] | None = None,
-                 scanner: BlobScanner | None = None) -> list[tuple[Finding, str]]:
+                 scanner: BlobScanner | None = None,
+                 on_finding: Callable[[], None] | None = None) -> list[tuple[Finding, str]]:
     scanner = scanner or BlobScanner(rules, options)
     outcomes: list[tuple[ObjectRef, Outcome]] | None = [] if cache is not None else None
     with ObjectReader(root, missing_reason="corrupt-object") as reader:
-        found, chunk_stats = scan_objects(scanner, reader, refs, root, outcomes, pending)
+        found, chunk_stats = scan_objects(scanner, reader, refs, root, outcomes, pending, on_finding)
     stats.merge(chunk_stats)
     if cache is not None and outcomes:
         cache.add(outcomes)
@@ -244,13 +245,15 @@ def _scan_inline(refs: Iterable[ObjectRef], root: str, rules: Sequence[Rule], op
 def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[ObjectRef], root: str,
                  outcomes: list[tuple[ObjectRef, Outcome]] | None = None,
                  pending: list[tuple[ObjectRef, DeferredAst]] | None = None,
+                 on_finding: Callable[[], None] | None = None,
                  ) -> tuple[list[tuple[Finding, str]], ScanStats]:
     """Read and scan blobs; each finding comes with the id of the blob it is in.
 
     Blobs are scanned in groups (``BlobScanner.scan_many``: one prefilter call per group).
     ``outcomes`` (for ``--cache``): receives each blob worth caching with its outcome;
     each blob is then scanned on its own, into stats of its own, so its notes are known.
-    ``pending``: receives the blobs whose AST verdict waits (``scanner.history_ast``)."""
+    ``pending``: receives the blobs whose AST verdict waits (``scanner.history_ast``).
+    ``on_finding``: called after each group or blob that found something or deferred."""
     stats = ScanStats()
     found: list[tuple[Finding, str]] = []
     non_blobs: list[ObjectRef] | None = [] if outcomes is not None else None
@@ -264,6 +267,8 @@ def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[Obje
         if deferred:
             assert pending is not None
             pending.extend((group[index][0], later) for index, later in sorted(deferred.items()))
+        if (deferred or found) and on_finding is not None:
+            on_finding()
         group.clear()
 
     for read in reader.read(refs, scanner.options.max_file_size, non_blobs=non_blobs):
@@ -293,9 +298,13 @@ def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[Obje
         if isinstance(result, DeferredAst):  # not cached: it may hold findings
             assert pending is not None
             pending.append((read.ref, result))
+            if on_finding is not None:
+                on_finding()
             continue
         blob_found = result
         found.extend((finding, read.ref.sha) for finding in blob_found or ())
+        if blob_found and on_finding is not None:
+            on_finding()
         outcome = blob_outcome(blob_found, blob_stats)
         if outcome is not None:
             outcomes.append((read.ref, outcome))
@@ -308,6 +317,7 @@ def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[Obje
 # --- process pool plumbing -------------------------------------------------------------
 
 JUDGE_CHUNK = 4  # blobs per task in the judging phase: few, large parses; small tasks balance them
+JUDGE_POOL_BYTES = 1024 * 1024  # parses worth starting a pool for (~0.3 s of tree-sitter)
 
 
 class _Workers:
@@ -330,9 +340,17 @@ class _Workers:
             self._scanner = BlobScanner(self.rules, self.options)
         return self._scanner
 
-    def judge(self, refs: list[ObjectRef]) -> tuple[list[tuple[ObjectRef, list[Finding] | None]], ScanStats]:
-        """Full scans (regex and AST) of ``refs``, in order: findings, or ``None`` if a blob
-        could not be read or scanned (counted in the returned stats)."""
+    def judge(self, refs: list[ObjectRef], sizes: list[int]
+              ) -> tuple[list[tuple[ObjectRef, list[Finding] | None]], ScanStats]:
+        """Full scans (regex and AST) of ``refs`` (of ``sizes`` bytes), in order: findings, or
+        ``None`` if a blob could not be read or scanned (counted in the returned stats).
+
+        A scan small enough to run without a pool (a warm ``--cache`` run, a pull request's
+        range) still gets one here when the parses add up: ``requests``' test files alone
+        are 39 parses and 1.2 s in one process."""
+        jobs = self.options.jobs or default_jobs()
+        if self._pool is None and jobs > 1 and len(refs) > JUDGE_CHUNK and sum(sizes) >= JUDGE_POOL_BYTES:
+            self.pool(jobs, defer=True)
         if self._pool is None or len(refs) <= JUDGE_CHUNK:
             with ObjectReader(self.root, missing_reason="corrupt-object") as reader:
                 return judge_objects(self.scanner(), reader, refs, self.root)

@@ -33,7 +33,7 @@ from .sources.git import ObjectRef, Repository, Scope
 LineKey = tuple[bytes, tuple]  # a line's bytes and its regex matches
 
 
-Judge = Callable[[list[ObjectRef]], tuple[list[tuple[ObjectRef, "list[Finding] | None"]], ScanStats]]
+Judge = Callable[[list[ObjectRef], list[int]], tuple[list[tuple[ObjectRef, "list[Finding] | None"]], ScanStats]]
 
 
 def judge_deferred(pending: list[tuple[ObjectRef, DeferredAst]], repo: Repository, scope: Scope,
@@ -110,7 +110,7 @@ class _Verdicts:
         if not items:
             return []
         items = sorted(items, key=lambda item: -item[1].size)  # largest first: the last task is short
-        results, judged = self.judge([ref for ref, _ in items])
+        results, judged = self.judge([ref for ref, _ in items], [later.size for _, later in items])
         # The scan phase counted these blobs already: only skips and the AST's notes are new.
         self.stats.merge(ScanStats(skipped=judged.skipped, skipped_paths=judged.skipped_paths, notes=judged.notes))
         out: list[tuple[Finding, str]] = []
