@@ -85,10 +85,9 @@ def add_verbs(subparsers, report_parent: argparse.ArgumentParser) -> None:
 
 
 def run_git(args) -> int:
-    import socket
     from dataclasses import replace
 
-    from .cli import UsageError, emit, scan_setup
+    from .cli import UsageError, emit, local_hostname, scan_setup
     from .gitscan import scan_history
     from .models import ScanTarget
     from .sources.git import GitError, Scope, validate_revisions, vcs_details
@@ -109,15 +108,14 @@ def run_git(args) -> int:
     except GitError as exc:
         raise UsageError(str(exc)) from None
     vcs = vcs_details(repo) if args.format == "sarif" else ()
-    target = ScanTarget("git", (repo.root,), socket.gethostname(), vcs=vcs)
+    target = ScanTarget("git", (repo.root,), local_hostname(), vcs=vcs)
     return emit(args, findings, stats, target, {r.id: r for r in rules})
 
 
 def run_staged(args) -> int:
-    import socket
     import sys
 
-    from .cli import EXIT_CLEAN, UsageError, emit, scan_setup
+    from .cli import EXIT_CLEAN, UsageError, emit, local_hostname, scan_setup
     from .gitscan import scan_staged
     from .models import ScanTarget
     from .sources.git import GitError, vcs_details
@@ -131,7 +129,7 @@ def run_staged(args) -> int:
     except GitError as exc:
         raise UsageError(str(exc)) from None
     vcs = vcs_details(repo) if args.format == "sarif" else ()
-    target = ScanTarget("staged", (repo.root,), socket.gethostname(), vcs=vcs)
+    target = ScanTarget("staged", (repo.root,), local_hostname(), vcs=vcs)
     code = emit(args, findings, stats, target, {r.id: r for r in rules})
     if code != EXIT_CLEAN and not getattr(args, "write_baseline", None):
         print("brokerscan: commit blocked: staged changes add the secret(s) above. Remove them (and rotate any "

@@ -25,9 +25,11 @@ from contextlib import ExitStack
 from dataclasses import replace
 
 from .findings import fingerprint
-from .history import HistoryLog, attribute, head_blobs
-from .history_ast import judge_deferred
-from .gitcache import CACHEABLE_SKIPS, TREE, HistoryCache, Outcome, blob_outcome
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # history scans only: `brokerscan staged` (a pre-commit hook) never imports them
+    from .gitcache import HistoryCache, Outcome
+    from .history import HistoryLog
 from .models import Blob, Finding, Provenance, ScanStats
 from .rules import Rule
 from .scan import BlobScanner, DeferredAst, ScanOptions, apply_severity_overrides
@@ -76,6 +78,8 @@ def scan_history(repo: Repository, scope: Scope, rules: Sequence[Rule], options:
     if cache is not None:
         cache.load(stats)
         refs = _from_cache(refs, cache, stats)
+    from .history import HistoryLog
+
     with HistoryLog(repo, scope) as log:
         return _scan_and_attribute(repo, scope, enumeration, refs, reachable, rules, options, stats, cache,
                                    log, started)
@@ -93,6 +97,8 @@ def _scan_and_attribute(repo: Repository, scope: Scope, enumeration: Enumeration
         raw = _scan_refs(refs, repo, rules, options, stats, cache, log.start, pending, workers)
         raw.extend(_scan_unreachable(repo, enumeration, reachable, rules, options, stats, cache, pending))
         found_in = {(sha, os.fsencode(f.provenance.path)) for f, sha in raw if not f.provenance.path.startswith("<")}
+        from .history_ast import judge_deferred
+
         raw.extend(judge_deferred(pending, repo, scope, stats, log, workers.judge, found_in))
     if cache is not None:
         _replay_cached(cache, stats)
@@ -159,6 +165,8 @@ def _from_cache(refs: Iterable[ObjectRef], cache: HistoryCache, stats: ScanStats
 def _replay_cached(cache: HistoryCache, stats: ScanStats) -> None:
     """Notes of the objects served from the cache, as their scans gave them, and how many were
     served: the summary differs from an uncached run's only in what was read this time."""
+    from .gitcache import TREE
+
     for outcome, count in cache.served():
         if outcome == TREE:
             continue
@@ -254,6 +262,8 @@ def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[Obje
     each blob is then scanned on its own, into stats of its own, so its notes are known.
     ``pending``: receives the blobs whose AST verdict waits (``scanner.history_ast``).
     ``on_finding``: called after each group or blob that found something or deferred."""
+    if outcomes is not None:
+        from .gitcache import CACHEABLE_SKIPS, TREE, Outcome, blob_outcome
     stats = ScanStats()
     found: list[tuple[Finding, str]] = []
     non_blobs: list[ObjectRef] | None = [] if outcomes is not None else None
@@ -481,6 +491,8 @@ def attribute_findings(repo: Repository, scope: Scope, raw: list[tuple[Finding, 
     if not raw:
         return []
     wanted = {(sha, os.fsencode(f.provenance.path)) for f, sha in raw if not f.provenance.path.startswith("<")}
+    from .history import attribute, head_blobs
+
     intros = attribute(repo, scope, wanted, log)
     heads = head_blobs(repo, (path for _, path in wanted))
     groups: dict[str, list[tuple[Finding, str]]] = {}

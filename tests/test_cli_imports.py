@@ -58,3 +58,19 @@ def test_merge_verb_still_parses_and_runs(tmp_path):
     merged = run_cli("merge", str(report), "-f", "json")
     assert merged.returncode == 0, merged.stderr
     assert json.loads(merged.stdout)["findings"] == []
+
+
+def test_staged_scan_imports_no_history_machinery(tmp_path):
+    """The pre-commit hook runs `brokerscan staged`: the history scan's listing, cache and
+    judging modules, and `socket` (the host name comes from os.uname), are not its to pay for."""
+    import subprocess
+
+    from gitrepo import git_env
+
+    env = {**os.environ, **git_env()}
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, env=env)
+    (tmp_path / "app.py").write_text('PASSWORD = "not-a-real-one-123"\n')
+    subprocess.run(["git", "-C", str(tmp_path), "add", "app.py"], check=True, env=env)
+    loaded = modules_after(["staged", "--no-config"], cwd=tmp_path)
+    assert "scanner.gitscan" in loaded  # the staged scan did run
+    assert not {"scanner.history", "scanner.history_ast", "scanner.gitcache", "socket"} & loaded
