@@ -88,10 +88,6 @@ class NotebookPart:
         return len(self.pieces) - 1, len(self.pieces[-1].text) if self.pieces else 0
 
 
-def is_notebook(path: str) -> bool:
-    return path.lower().endswith(".ipynb")
-
-
 def split_notebook(raw: bytes) -> list[NotebookPart] | None:
     """The scannable parts of a notebook, located in ``raw``; ``None`` if it is not one."""
     try:

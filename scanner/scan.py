@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import TYPE_CHECKING
 
 from .decode import BinaryContent, Prepared, prepare
@@ -22,9 +23,7 @@ from .ast.detector import NOTHING_TO_JUDGE
 from .findings import to_findings
 from .hostscan import default_places, escalate_exposed, exposure
 from .models import Blob, Finding, Match, Provenance, ScanStats
-from .notebooks import is_notebook, scan_notebook, with_cell
 from .rules import Rule, regex_rules
-from .sources.archives import ArchiveLimits, archive_kind, iter_members, looks_like
 from .sources.files import (
     FileItem,
     WalkOptions,
@@ -168,7 +167,11 @@ class BlobScanner:
                 refined = self.ast.refine(parse, path, encoding, matches, stats, syntax)
             return _without_encoded_twins(refined)
 
-        cells = scan_notebook(prepared.data, detect) if notebook else None
+        cells = None
+        if notebook:
+            from .notebooks import scan_notebook, with_cell
+
+            cells = scan_notebook(prepared.data, detect)
         if cells is not None:
             found = to_findings([match for match, _ in cells], self.rules, blob.provenance)
             findings = [with_cell(finding, facts) for finding, (_, facts) in zip(found, cells)]
@@ -271,12 +274,24 @@ def scan_items(scanner: BlobScanner, items: Iterable[FileItem], base: str) -> tu
     return findings, stats
 
 
+def is_notebook(path: str) -> bool:
+    return path.lower().endswith(".ipynb")
+
+
+@cache
+def _archives():
+    """``sources.archives``, imported by the first directory scan that asks (not by ``staged``)."""
+    from .sources import archives
+
+    return archives
+
+
 def _read_item(scanner: BlobScanner, item: FileItem, base: str, stats: ScanStats,
                findings: list[Finding]) -> tuple[FileItem, os.stat_result, Blob] | None:
     """The file as a blob to scan; or None when it was skipped (counted) or was an archive
     (scanned here, member by member, into ``findings``)."""
     options = scanner.options
-    if options.archives and archive_kind(item.abspath) is not None:
+    if options.archives and _archives().archive_kind(item.abspath) is not None:
         found = _scan_archive(scanner, item, base, stats)
         if found is not None:
             findings.extend(found)
@@ -305,6 +320,8 @@ def _scan_archive(scanner: BlobScanner, item: FileItem, base: str, stats: ScanSt
     except Exception as exc:  # noqa: BLE001
         stats.skip(read_error_reason(exc), item.display)
         return []
+    from .sources.archives import ArchiveLimits, archive_kind, iter_members, looks_like
+
     limits = ArchiveLimits(max_member_bytes=options.max_file_size, max_total_bytes=options.archive_max_bytes,
                            max_depth=options.archive_depth)
     places = default_places()

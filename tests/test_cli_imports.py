@@ -62,7 +62,8 @@ def test_merge_verb_still_parses_and_runs(tmp_path):
 
 def test_staged_scan_imports_no_history_machinery(tmp_path):
     """The pre-commit hook runs `brokerscan staged`: the history scan's listing, cache and
-    judging modules, and `socket` (the host name comes from os.uname), are not its to pay for."""
+    judging modules, `socket` (the host name comes from os.uname), and the readers of archives,
+    notebooks and INI-like files (none is staged here) are not its to pay for."""
     import subprocess
 
     from gitrepo import git_env
@@ -73,4 +74,5 @@ def test_staged_scan_imports_no_history_machinery(tmp_path):
     subprocess.run(["git", "-C", str(tmp_path), "add", "app.py"], check=True, env=env)
     loaded = modules_after(["staged", "--no-config"], cwd=tmp_path)
     assert "scanner.gitscan" in loaded  # the staged scan did run
-    assert not {"scanner.history", "scanner.history_ast", "scanner.gitcache", "socket"} & loaded
+    assert not {"scanner.history", "scanner.history_ast", "scanner.gitcache", "socket",
+                "scanner.sources.archives", "scanner.notebooks", "scanner.ast.lines"} & loaded

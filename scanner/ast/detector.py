@@ -32,7 +32,6 @@ from . import ibkr, values
 from .facts import Binding, Role
 from .gate import MAX_OFFSETS, Gate
 from .languages import DATA_KINDS, DOCS, GRAMMARS, LINE_FORMATS, parse_unless_error, parser_for, syntax_for
-from .lines import LineDocument
 from .names import classify_name
 from ..positions import Positions
 from .tree import TreeDocument
@@ -151,10 +150,14 @@ class AstDetector:
 
     def _open(self, syntax: str, data: bytes, stats: ScanStats):
         if syntax in LINE_FORMATS:
+            from .lines import LineDocument  # INI, .env, properties: not every run meets one
+
             return LineDocument(syntax, data)
         parser = parser_for(syntax)
         if parser is None:
             if syntax == "dockerfile":
+                from .lines import LineDocument
+
                 stats.note("ast: no grammar for dockerfile, line reader used")
                 return LineDocument("dockerfile", data)
             stats.note(f"ast: no grammar for {syntax}, regex only")

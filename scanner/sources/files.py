@@ -23,7 +23,6 @@ from functools import lru_cache
 
 from ..hostscan import Places, default_places, host_path, pseudo_dirs
 from ..models import ScanStats
-from .archives import archive_kind
 
 ALWAYS_SKIPPED_DIRS = (".git",)
 UNKNOWN_SIZE = -1
@@ -298,7 +297,7 @@ class _Walker:
             self.stats.skip("special-file", shown)
             return None
         if st.st_size > self.opts.max_file_size and not (
-                st.st_size <= self.opts.archive_max_bytes and archive_kind(path) is not None):
+                st.st_size <= self.opts.archive_max_bytes and _archive_kind(path) is not None):
             self.stats.skip("too-large", shown)
             return None
         return FileItem(path, shown, st.st_size, place, st.st_mtime_ns, followed)
@@ -403,3 +402,10 @@ def read_error_reason(exc: BaseException) -> str:
             return "replaced-by-symlink"
         return _reason(exc)
     return "read-error"
+
+
+def _archive_kind(path: str) -> str | None:
+    """``archives.archive_kind``; only oversized files ask, so ``staged`` never imports archives."""
+    from .archives import archive_kind
+
+    return archive_kind(path)
