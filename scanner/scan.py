@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import sys
 import time
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache
 from typing import TYPE_CHECKING
 
 from .decode import BinaryContent, Prepared, prepare
@@ -23,10 +23,12 @@ from .ast.detector import NOTHING_TO_JUDGE
 from .findings import to_findings
 from .hostscan import default_places, escalate_exposed, exposure
 from .models import Blob, Finding, Match, Provenance, ScanStats
+from .positions import Positions
 from .rules import Rule, regex_rules
 from .sources.files import (
     FileItem,
     WalkOptions,
+    archive_kind,
     open_regular,
     read_error_reason,
     read_file_stat,
@@ -197,11 +199,16 @@ class BlobScanner:
         for m in matches:
             signatures.setdefault(m.location.line, []).append(
                 (m.rule_id, m.location.column, m.location.end_column, m.secret, m.confidence))
+        starts = Positions(data).starts
         for offset in offsets:
-            signatures.setdefault(data.count(b"\n", 0, offset) + 1, [])
-        lines = data.split(b"\n")
-        return DeferredAst(tuple((number, lines[number - 1], tuple(sorted(signatures[number])))
-                                 for number in sorted(signatures) if number <= len(lines)), len(data))
+            signatures.setdefault(bisect_right(starts, offset), [])
+
+        def line(number: int) -> bytes:  # without its newline
+            end = starts[number] - 1 if number < len(starts) else len(data)
+            return data[starts[number - 1]:end]
+
+        return DeferredAst(tuple((number, line(number), tuple(sorted(signatures[number])))
+                                 for number in sorted(signatures) if number <= len(starts)), len(data))
 
     def _keep(self, finding: Finding, stats: ScanStats) -> bool:
         if inline_ignored(finding.line_text, finding.rule_id):
@@ -278,20 +285,12 @@ def is_notebook(path: str) -> bool:
     return path.lower().endswith(".ipynb")
 
 
-@cache
-def _archives():
-    """``sources.archives``, imported by the first directory scan that asks (not by ``staged``)."""
-    from .sources import archives
-
-    return archives
-
-
 def _read_item(scanner: BlobScanner, item: FileItem, base: str, stats: ScanStats,
                findings: list[Finding]) -> tuple[FileItem, os.stat_result, Blob] | None:
     """The file as a blob to scan; or None when it was skipped (counted) or was an archive
     (scanned here, member by member, into ``findings``)."""
     options = scanner.options
-    if options.archives and _archives().archive_kind(item.abspath) is not None:
+    if options.archives and archive_kind(item.abspath) is not None:
         found = _scan_archive(scanner, item, base, stats)
         if found is not None:
             findings.extend(found)
@@ -320,7 +319,7 @@ def _scan_archive(scanner: BlobScanner, item: FileItem, base: str, stats: ScanSt
     except Exception as exc:  # noqa: BLE001
         stats.skip(read_error_reason(exc), item.display)
         return []
-    from .sources.archives import ArchiveLimits, archive_kind, iter_members, looks_like
+    from .sources.archives import ArchiveLimits, iter_members, looks_like
 
     limits = ArchiveLimits(max_member_bytes=options.max_file_size, max_total_bytes=options.archive_max_bytes,
                            max_depth=options.archive_depth)

@@ -297,7 +297,7 @@ class _Walker:
             self.stats.skip("special-file", shown)
             return None
         if st.st_size > self.opts.max_file_size and not (
-                st.st_size <= self.opts.archive_max_bytes and _archive_kind(path) is not None):
+                st.st_size <= self.opts.archive_max_bytes and archive_kind(path) is not None):
             self.stats.skip("too-large", shown)
             return None
         return FileItem(path, shown, st.st_size, place, st.st_mtime_ns, followed)
@@ -404,8 +404,13 @@ def read_error_reason(exc: BaseException) -> str:
     return "read-error"
 
 
-def _archive_kind(path: str) -> str | None:
-    """``archives.archive_kind``; only oversized files ask, so ``staged`` never imports archives."""
-    from .archives import archive_kind
+@lru_cache(maxsize=1)
+def _archives():
+    from . import archives
 
-    return archive_kind(path)
+    return archives
+
+
+def archive_kind(path: str) -> str | None:
+    """``archives.archive_kind``, with ``archives`` imported on first use: ``staged`` never needs it."""
+    return _archives().archive_kind(path)
