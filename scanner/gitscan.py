@@ -23,13 +23,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections import deque
 from contextlib import ExitStack
 from dataclasses import replace
+from typing import TYPE_CHECKING, Self
 
 from .findings import fingerprint
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # history scans only: `brokerscan staged` (a pre-commit hook) never imports them
-    from .gitcache import HistoryCache, Outcome
-    from .history import HistoryLog
 from .models import Blob, Finding, Provenance, ScanStats
 from .rules import Rule
 from .scan import BlobScanner, DeferredAst, ScanOptions, apply_severity_overrides
@@ -44,6 +40,10 @@ from .sources.git import (
     Scope,
     unreachable_blobs,
 )
+
+if TYPE_CHECKING:  # history scans only: `brokerscan staged` (a pre-commit hook) never imports them
+    from .gitcache import HistoryCache, Outcome
+    from .history import HistoryLog
 
 INLINE_MAX_OBJECTS = 400  # fewer blobs than this: no process pool
 # Blobs per unit of pool work. Each worker reads through its own cat-file, and a delta base
@@ -96,10 +96,9 @@ def _scan_and_attribute(repo: Repository, scope: Scope, enumeration: Enumeration
     with _Workers(repo.root, rules, options, record=cache is not None) as workers:
         raw = _scan_refs(refs, repo, rules, options, stats, cache, log.start, pending, workers)
         raw.extend(_scan_unreachable(repo, enumeration, reachable, rules, options, stats, cache, pending))
-        found_in = {(sha, os.fsencode(f.provenance.path)) for f, sha in raw if not f.provenance.path.startswith("<")}
         from .history_ast import judge_deferred
 
-        raw.extend(judge_deferred(pending, repo, scope, stats, log, workers.judge, found_in))
+        raw.extend(judge_deferred(pending, repo, scope, stats, log, workers.judge, _attribution_keys(raw)))
     if cache is not None:
         _replay_cached(cache, stats)
         cache.save(stats)
@@ -272,12 +271,13 @@ def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[Obje
 
     def scan_group() -> None:
         deferred: dict[int, DeferredAst] | None = {} if pending is not None else None
+        before = len(found)
         for (ref, _), blob_found in zip(group, scanner.scan_many([blob for _, blob in group], stats, deferred)):
             found.extend((finding, ref.sha) for finding in blob_found)
         if deferred:
             assert pending is not None
             pending.extend((group[index][0], later) for index, later in sorted(deferred.items()))
-        if (deferred or found) and on_finding is not None:
+        if (deferred or len(found) > before) and on_finding is not None:
             on_finding()
         group.clear()
 
@@ -376,7 +376,7 @@ class _Workers:
             stats.merge(chunk_stats)
         return results, stats
 
-    def __enter__(self) -> _Workers:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -490,7 +490,7 @@ def attribute_findings(repo: Repository, scope: Scope, raw: list[tuple[Finding, 
     """
     if not raw:
         return []
-    wanted = {(sha, os.fsencode(f.provenance.path)) for f, sha in raw if not f.provenance.path.startswith("<")}
+    wanted = _attribution_keys(raw)
     from .history import attribute, head_blobs
 
     intros = attribute(repo, scope, wanted, log)
@@ -516,6 +516,11 @@ def attribute_findings(repo: Repository, scope: Scope, raw: list[tuple[Finding, 
     if unplaced:
         stats.note("findings in blobs no scanned commit introduces (unreachable, or only under a tag)", unplaced)
     return result
+
+
+def _attribution_keys(raw: list[tuple[Finding, str]]) -> set[tuple[str, bytes]]:
+    """The (blob, path) pairs to attribute: unreachable blobs have no path to place."""
+    return {(sha, os.fsencode(f.provenance.path)) for f, sha in raw if not f.provenance.path.startswith("<")}
 
 
 def _placed(finding: Finding, sha: str, intro, carrying: int, in_head: bool) -> Finding:

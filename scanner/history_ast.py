@@ -49,20 +49,18 @@ def judge_deferred(pending: list[tuple[ObjectRef, DeferredAst]], repo: Repositor
     parse, reuse = plan(pending, repo, scope, log, also)
     verdicts = _Verdicts(judge, stats)
     found = verdicts.parse(parse)
-    retry = [(ref, later) for ref, later in reuse if not verdicts.cover(ref, later)]
+    covered: list[tuple[ObjectRef, DeferredAst]] = []
+    retry: list[tuple[ObjectRef, DeferredAst]] = []
+    for item in reuse:
+        (covered if verdicts.cover(*item) else retry).append(item)
     found.extend(verdicts.parse(retry))
-    retried = {(ref.sha, ref.path) for ref, _ in retry}
-    reused = 0
-    for ref, later in reuse:
-        if (ref.sha, ref.path) in retried:
-            continue
-        reused += 1
+    for ref, later in covered:
         for number, text, matches in later.lines:
             for finding in verdicts.found[(ref.path, text, matches)]:
                 location = replace(finding.location, line=number, end_line=number)
                 found.append((replace(finding, location=location), ref.sha))
-    if reused:
-        stats.note("ast: history blobs whose lines an earlier version had judged (not parsed again)", reused)
+    if covered:
+        stats.note("ast: history blobs whose lines an earlier version had judged (not parsed again)", len(covered))
     return found
 
 

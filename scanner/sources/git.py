@@ -206,8 +206,9 @@ class Enumeration:
     """Trees and blobs of a scope with their paths, streamed from ``git rev-list --objects``.
 
     Iterate it for ``ObjectRef`` values: blobs, and trees that could not be told from
-    blobs by their place in the listing (``ObjectReader`` drops those after a cheap type check). ``missing`` lists objects git reported absent (a partial clone, a
-    damaged pack). Iteration raises ``GitError`` if rev-list fails.
+    blobs by their place in the listing (``ObjectReader`` drops those after a cheap type
+    check). ``missing`` lists objects git reported absent (a partial clone, a damaged
+    pack). Iteration raises ``GitError`` if rev-list fails.
 
     Not ``--filter=object:type=blob``: with it, a missing tree, and every file below
     it, silently drops out of the listing instead of being reported.
