@@ -353,7 +353,7 @@ class HistoryCache:
         if blobs:
             stats.note("objects added to cache", blobs)
         if not self.added and self.unusable is None:
-            _touch(self.path)  # marks the namespace as in use for ``_prune``
+            _touch(self.path)  # marks the namespace as in use for ``prune``
             return
         try:
             # 0644: mkstemp's 0600 would lock out a team sharing DIR; nothing here is secret
@@ -362,7 +362,7 @@ class HistoryCache:
         except (OSError, ValueError) as exc:
             stats.note(f"cache not written: {getattr(exc, 'strerror', None) or exc}")
             return
-        _prune(self.directory, keep=self.path)
+        prune(self.directory, keep=self.path)
 
 
 def serialize(key: str, rows: dict[str, int], outcomes: Sequence[Outcome]) -> bytes:
@@ -437,26 +437,26 @@ def _touch(path: Path) -> None:
         pass
 
 
-def _prune(directory: Path, keep: Path) -> None:
-    """Delete all but the ``KEEP_NAMESPACES`` newest cache files (rules or versions that
-    changed long ago) and temporary files a killed run left; only files this module names."""
+def prune(directory: Path, keep: Path, suffix: str = SUFFIX, count: int = KEEP_NAMESPACES) -> None:
+    """Delete all but the ``count`` newest ``*suffix`` files (rules or versions that changed
+    long ago) and temporary files a killed run left; only files this package names."""
     now = time.time()
     namespaces: list[tuple[float, Path]] = []
     try:
         for entry in os.scandir(directory):
             name = entry.name
-            if not name.endswith(SUFFIX) or not entry.is_file(follow_symlinks=False):
+            if not name.endswith(suffix) or not entry.is_file(follow_symlinks=False):
                 continue
             mtime = entry.stat(follow_symlinks=False).st_mtime
             if name.startswith(".tmp-"):
                 if now - mtime > STALE_TEMP_S:
                     _unlink(Path(entry.path))
-            elif len(name) == 32 + len(SUFFIX) and all(c in "0123456789abcdef" for c in name[:32]):
+            elif len(name) == 32 + len(suffix) and all(c in "0123456789abcdef" for c in name[:32]):
                 namespaces.append((mtime, Path(entry.path)))
     except OSError:
         return
     namespaces.sort(reverse=True)
-    for _, path in namespaces[KEEP_NAMESPACES:]:
+    for _, path in namespaces[count:]:
         if path != keep:
             _unlink(path)
 
@@ -468,4 +468,4 @@ def _unlink(path: Path) -> None:
         pass
 
 
-__all__ = ["CacheError", "HistoryCache", "Outcome", "blob_outcome", "cache_key"]
+__all__ = ["CacheError", "HistoryCache", "Outcome", "blob_outcome", "cache_key", "prune"]

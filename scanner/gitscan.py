@@ -16,6 +16,7 @@ Staged: the index blobs of changed files, with only findings on added lines kept
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -43,6 +44,7 @@ from .sources.git import (
 
 if TYPE_CHECKING:  # history scans only: `brokerscan staged` (a pre-commit hook) never imports them
     from .gitcache import HistoryCache, Outcome
+    from .gitsnapshot import Kept
     from .history import HistoryLog
 
 INLINE_MAX_OBJECTS = 400  # fewer blobs than this: no process pool
@@ -68,10 +70,34 @@ def scan_history(repo: Repository, scope: Scope, rules: Sequence[Rule], options:
     """Findings of every unique blob in ``scope``, attributed to the commits that introduced them.
 
     ``cache``: blobs it knows are served from it instead of being read and scanned;
-    it is written once the scan is done (see ``scanner.gitcache``)."""
+    it is written once the scan is done (see ``scanner.gitcache``). For scans of refs it
+    also keeps the findings, so an unchanged or grown history costs only what is new
+    (``scanner.gitsnapshot``)."""
     started = time.perf_counter()
     stats = ScanStats()
     _describe_repository(repo, stats)
+    if cache is not None:
+        from .gitsnapshot import eligible
+
+        if eligible(repo, scope):
+            findings = _scan_with_snapshot(repo, scope, rules, options, stats, cache)
+        else:
+            findings = _scan_scope(repo, scope, rules, options, stats, cache)
+    else:
+        findings = _scan_scope(repo, scope, rules, options, stats, cache)
+    findings = apply_severity_overrides(findings, options.severity_overrides)
+    findings.sort(key=Finding.sort_key)
+    stats.duration_s = time.perf_counter() - started
+    return findings, stats
+
+
+def _scan_scope(repo: Repository, scope: Scope, rules: Sequence[Rule], options: ScanOptions, stats: ScanStats,
+                cache: HistoryCache | None, prior: Sequence[tuple[Finding, Kept]] = (),
+                continues: bool = False, record: list[Kept] | None = None,
+                missing: list[str] | None = None) -> list[Finding]:
+    """Scan the blobs of ``scope`` and attribute their findings (merged with ``prior``, the
+    restored findings of a history ``scope`` continues: see ``attribute_findings``).
+    ``missing`` receives the ids of the objects the repository lacks."""
     enumeration = Enumeration(repo, scope)
     reachable: set[str] | None = set() if scope.all_objects else None
     refs = _included(enumeration, options.excludes, stats, reachable)
@@ -80,33 +106,90 @@ def scan_history(repo: Repository, scope: Scope, rules: Sequence[Rule], options:
         refs = _from_cache(refs, cache, stats)
     from .history import HistoryLog
 
-    with HistoryLog(repo, scope) as log:
-        return _scan_and_attribute(repo, scope, enumeration, refs, reachable, rules, options, stats, cache,
-                                   log, started)
-
-
-def _scan_and_attribute(repo: Repository, scope: Scope, enumeration: Enumeration, refs: Iterator[ObjectRef],
-                        reachable: set[str] | None, rules: Sequence[Rule], options: ScanOptions,
-                        stats: ScanStats, cache: HistoryCache | None, log: HistoryLog,
-                        started: float) -> tuple[list[Finding], ScanStats]:
-    """The rest of ``scan_history``: ``log`` starts listing commits at the first finding."""
     # Deferred blobs are never cached (their verdict may come from another blob): a warm
     # --cache run reads them again, as it reads every blob that holds a finding.
     pending: list[tuple[ObjectRef, DeferredAst]] = []
-    with _Workers(repo.root, rules, options, record=cache is not None) as workers:
-        raw = _scan_refs(refs, repo, rules, options, stats, cache, log.start, pending, workers)
-        raw.extend(_scan_unreachable(repo, enumeration, reachable, rules, options, stats, cache, pending))
-        from .history_ast import judge_deferred
+    with HistoryLog(repo, scope, continues=continues) as log:  # starts listing commits at the first finding
+        with _Workers(repo.root, rules, options, record=cache is not None) as workers:
+            raw = _scan_refs(refs, repo, rules, options, stats, cache, log.start, pending, workers)
+            raw.extend(_scan_unreachable(repo, enumeration, reachable, rules, options, stats, cache, pending))
+            from .history_ast import judge_deferred
 
-        raw.extend(judge_deferred(pending, repo, scope, stats, log, workers.judge, _attribution_keys(raw)))
-    if cache is not None:
-        _replay_cached(cache, stats)
-        cache.save(stats)
-    findings = attribute_findings(repo, scope, raw, stats, log)
-    findings = apply_severity_overrides(findings, options.severity_overrides)
-    findings.sort(key=Finding.sort_key)
-    stats.duration_s = time.perf_counter() - started
-    return findings, stats
+            also = _attribution_keys(raw) | _kept_pairs(prior)
+            raw.extend(judge_deferred(pending, repo, scope, stats, log, workers.judge, also))
+        if missing is not None:
+            missing.extend(enumeration.missing)
+        if cache is not None:
+            _replay_cached(cache, stats)
+            cache.save(stats)
+        return attribute_findings(repo, scope, raw, stats, log, prior, record)
+
+
+def _scan_with_snapshot(repo: Repository, scope: Scope, rules: Sequence[Rule], options: ScanOptions,
+                        stats: ScanStats, cache: HistoryCache) -> list[Finding]:
+    """``_scan_scope`` with the findings of the last scan of this history reused: all of them
+    when no ref moved, merged with a scan of the new commits when the history only grew."""
+    from . import gitsnapshot as snap
+
+    store = snap.Snapshots(cache.directory, cache.key, repo, scope)
+    tips = snap.current_tips(repo, scope)
+    previous = store.load(stats)
+    prior: list[tuple[Finding, Kept]] = []
+    reread = ScanStats()  # the blobs read to restore findings: this run's work, not the history's
+    run_scope, continues = scope, False
+    if previous is not None and not snap.still_missing(repo, previous.missing):
+        stats.note("cache: objects missing at the last scan are present now, full scan")
+        previous = None
+    if previous is not None:
+        try:
+            if previous.tips == tips:
+                restored = snap.restore(repo, previous.kept, rules, options, reread)
+                _count_reads(stats, reread)
+                previous.replay(stats)
+                stats.note("history unchanged since the cached scan: findings re-read from their blobs, "
+                           "nothing else read")
+                return _placed_again(repo, restored, stats)
+            if snap.grew(repo, previous.tips, tips):
+                prior = snap.restore(repo, previous.kept, rules, options, reread)
+                run_scope, continues = snap.continuation(previous.tips, tips), True
+        except snap.Stale as exc:
+            stats.note(f"cache: findings of the last scan not found again ({exc}), full scan")
+            prior, reread, run_scope, continues = [], ScanStats(), scope, False
+    record: list[Kept] = []
+    missing: list[str] = []
+    findings = _scan_scope(repo, run_scope, rules, options, stats, cache, prior, continues, record, missing)
+    if continues:
+        assert previous is not None
+        previous.replay(stats)
+        missing.extend(previous.missing)
+        stats.note("history grew since the cached scan: only its new commits were read")
+    if snap.complete(stats):
+        store.save(snap.Snapshot(tips, record, tuple(sorted(set(missing))), stats.skipped, stats.skipped_paths,
+                                 stats.notes), stats)
+    else:
+        store.drop()
+    _count_reads(stats, reread)
+    return findings
+
+
+def _count_reads(stats: ScanStats, reread: ScanStats) -> None:
+    """Count the blobs read to restore kept findings. Not their notes: the kept summary has those."""
+    stats.files_scanned += reread.files_scanned
+    stats.bytes_scanned += reread.bytes_scanned
+
+
+def _placed_again(repo: Repository, restored: list[tuple[Finding, Kept]], stats: ScanStats) -> list[Finding]:
+    """Restored findings placed as the scan that kept them placed them; ``in_head`` is asked
+    again (switching branches moves ``HEAD`` without moving any ref)."""
+    from .history import head_blobs
+
+    heads = head_blobs(repo, (os.fsencode(kept.path) for _, kept in restored))
+    findings = [_placed(raw, kept.blob, kept.intro, kept.carrying, heads.get(os.fsencode(kept.path)) in kept.blobs)
+                for raw, kept in restored]
+    unplaced = sum(1 for _, kept in restored if kept.intro is None)
+    if unplaced:
+        stats.note(UNPLACED_NOTE, unplaced)
+    return findings
 
 
 def _scan_unreachable(repo: Repository, enumeration: Enumeration, reachable: set[str] | None,
@@ -481,41 +564,82 @@ def _progress(enabled: bool):
 # --- attribution -----------------------------------------------------------------------
 
 def attribute_findings(repo: Repository, scope: Scope, raw: list[tuple[Finding, str]],
-                       stats: ScanStats, log: HistoryLog | None = None) -> list[Finding]:
+                       stats: ScanStats, log: HistoryLog | None = None,
+                       prior: Sequence[tuple[Finding, Kept]] = (), record: list[Kept] | None = None
+                       ) -> list[Finding]:
     """One finding per (rule, secret, path), placed at the commit that introduced it.
 
     Each kept finding names the introducing commit, its author and date, and in
     ``extra``: ``blob``, ``commits_carrying`` (commits whose tree held the secret at
     that path) and ``in_head`` (whether ``HEAD`` still holds it).
+
+    ``prior``: findings of the history ``scope`` continues (restored from a snapshot, with
+    where they were kept). Such a finding keeps its placement; the commits of ``scope``
+    that hold it add to its count. ``record`` receives every reported finding as ``Kept``.
     """
-    if not raw:
+    if not raw and not prior:
         return []
-    wanted = _attribution_keys(raw)
+    if log is None:
+        from .history import HistoryLog
+
+        with HistoryLog(repo, scope) as own:
+            return attribute_findings(repo, scope, raw, stats, own, prior, record)
+    wanted = _attribution_keys(raw) | _kept_pairs(prior)
     from .history import attribute, head_blobs
 
+    if record is not None:
+        from .gitsnapshot import Kept
     intros = attribute(repo, scope, wanted, log)
     heads = head_blobs(repo, (path for _, path in wanted))
+
+    def carried(blob: str, path: bytes) -> int:
+        intro = intros.get((blob, path))  # a relocated pair counts under its real path
+        return intro.carrying if intro is not None else log.carried.get((blob, path), 0)
+
     groups: dict[str, list[tuple[Finding, str]]] = {}
     for finding, sha in raw:
         groups.setdefault(finding.fingerprint, []).append((finding, sha))
+    earlier: dict[str, list[tuple[Finding, Kept]]] = {}
+    for finding, kept in prior:
+        earlier.setdefault(finding.fingerprint, []).append((finding, kept))
+        groups.setdefault(finding.fingerprint, [])
     unplaced = 0
     result: list[Finding] = []
-    for group in groups.values():
-        path = os.fsencode(group[0][0].provenance.path)
-        blobs = sorted({sha for _, sha in group},
-                       key=lambda b: (intros[(b, path)].order if (b, path) in intros else 1 << 62, b))
-        chosen = blobs[0]
-        intro = intros.get((chosen, path))
-        carrying = sum(intros[(b, path)].carrying for b in blobs if (b, path) in intros)
+    for key, group in groups.items():
+        reported: list[tuple[Finding, str]]
+        if key in earlier:
+            first = earlier[key][0][1]
+            path, intro, chosen = os.fsencode(first.path), first.intro, first.blob
+            blobs = sorted(set(first.blobs) | {sha for _, sha in group})
+            carrying = first.carrying + sum(carried(b, path) for b in blobs)
+            reported = [(finding, kept.blob) for finding, kept in earlier[key]]
+        else:
+            path = os.fsencode(group[0][0].provenance.path)
+            blobs = sorted({sha for _, sha in group},
+                           key=lambda b: (intros[(b, path)].order if (b, path) in intros else 1 << 62, b))
+            chosen = blobs[0]
+            intro = intros.get((chosen, path))
+            carrying = sum(carried(b, path) for b in blobs)
+            reported = [(finding, sha) for finding, sha in group if sha == chosen]
         in_head = heads.get(path) in blobs
         if intro is None:
             unplaced += 1
-        for finding, sha in group:
-            if sha == chosen:
-                result.append(_placed(finding, sha, intro, carrying, in_head))
+        for finding, sha in reported:
+            result.append(_placed(finding, sha, intro, carrying, in_head))
+            if record is not None:
+                location = dataclasses.astuple(finding.location)
+                record.append(Kept(finding.rule_id, location, finding.provenance.path, sha, tuple(sorted(blobs)),
+                                   intro, carrying))
     if unplaced:
-        stats.note("findings in blobs no scanned commit introduces (unreachable, or only under a tag)", unplaced)
+        stats.note(UNPLACED_NOTE, unplaced)
     return result
+
+
+UNPLACED_NOTE = "findings in blobs no scanned commit introduces (unreachable, or only under a tag)"
+
+
+def _kept_pairs(prior: Sequence[tuple[Finding, Kept]]) -> set[tuple[str, bytes]]:
+    return {(blob, os.fsencode(kept.path)) for _, kept in prior for blob in kept.blobs}
 
 
 def _attribution_keys(raw: list[tuple[Finding, str]]) -> set[tuple[str, bytes]]:

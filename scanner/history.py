@@ -22,7 +22,9 @@ state plus its own changes (a merge's first-parent diff brings in the other side
 The introducing commit of ``(blob, path)`` is the first commit, oldest first, whose
 change sets ``path`` to ``blob``; the commits carrying it are those whose state
 holds it. Commits whose first parent lies outside the scanned range start from an
-empty state, so for ``--range``/``--since`` scans the count covers the range only.
+empty state, so for ``--range``/``--since`` scans the count covers the range only;
+when the range is what a history grew by since a cached scan (``gitsnapshot``), they
+start from that parent's files instead, and the counts add to the cached ones.
 
 A blob whose path is wrong (git cuts a path at a newline in ``rev-list --objects``
 output) is placed by its blob id alone, from the same listing.
@@ -84,27 +86,31 @@ def attribute(repo: Repository, scope: Scope, wanted: Iterable[tuple[str, bytes]
             return attribute(repo, scope, wanted, own)
     if wanted <= log.asked:  # answered by an earlier call (each call reads the whole listing)
         return {key: log.placed[key] for key in wanted if key in log.placed}
-    found = _attribute(wanted, log)
+    found, carried = _attribute(wanted, log)
     log.asked |= wanted
     log.placed.update(found)
+    log.carried.update(carried)
     return found
 
 
-def _attribute(wanted: set[tuple[str, bytes]], log: HistoryLog) -> dict[tuple[str, bytes], Introduction]:
+def _attribute(wanted: set[tuple[str, bytes]], log: HistoryLog
+               ) -> tuple[dict[tuple[str, bytes], Introduction], dict[tuple[str, bytes], int]]:
     log.start()
     order, first_parent = log.graph()
-    changes, people = log.changes({path for _, path in wanted}, {blob for blob, _ in wanted})
-    found = _walk(order, first_parent, changes, people, wanted)
+    paths = {path for _, path in wanted}
+    changes, people = log.changes(paths, {blob for blob, _ in wanted})
+    seeds = log.outside_states(order, first_parent, paths) if log.continues else None
+    found, carried = _walk(order, first_parent, changes, people, wanted, seeds)
     missing = wanted - found.keys()
     if missing:
         by_blob = {blob: (blob, path) for blob, path in missing}
         relocated = {(c.blob, c.path) for cs in changes.values() for c in cs if c.blob in by_blob}
-        again = _walk(order, first_parent, changes, people, relocated)
+        again, _ = _walk(order, first_parent, changes, people, relocated)
         for (blob, path), intro in sorted(again.items(), key=lambda kv: kv[1].order):
             key = by_blob[blob]
             if key not in found:
                 found[key] = intro
-    return found
+    return found, carried
 
 
 def head_blobs(repo: Repository, paths: Iterable[bytes]) -> dict[bytes, str]:
@@ -133,13 +139,18 @@ class HistoryLog:
 
     READ_BLOCK = 1 << 20
 
-    def __init__(self, repo: Repository, scope: Scope) -> None:
+    def __init__(self, repo: Repository, scope: Scope, *, continues: bool = False) -> None:
+        """``continues``: ``scope`` is the new part of a history scanned before (``gitsnapshot``);
+        its commits whose first parent lies outside start from that parent's files, not from
+        nothing, so the commits of the new part that carry an old blob are counted."""
         self.repo = repo
         self.scope = scope
+        self.continues = continues
         self._runs: dict[str, tuple[subprocess.Popen, BinaryIO, BinaryIO]] = {}
         self._negatives = b""
         self.asked: set[tuple[str, bytes]] = set()  # pairs ``attribute`` was asked about
         self.placed: dict[tuple[str, bytes], Introduction] = {}  # and those it placed
+        self.carried: dict[tuple[str, bytes], int] = {}  # commits of the scope holding each pair asked about
 
     def start(self) -> None:
         if self._runs:
@@ -229,6 +240,24 @@ class HistoryLog:
                 people[commit] = (author, date)
         return changes, people
 
+    def outside_states(self, order: list[str], first_parent: dict[str, str], paths: set[bytes]
+                       ) -> dict[str, dict[bytes, str]]:
+        """First parents outside the scope -> the blob each of ``paths`` has there (absent: no such file)."""
+        inside = set(order)
+        outside = sorted({parent for parent in first_parent.values() if parent not in inside})
+        wanted = sorted(p for p in paths if p and b"\n" not in p)
+        if not outside or not wanted:
+            return {}
+        questions = [(parent, path) for parent in outside for path in wanted]
+        stdin = b"".join(parent.encode("ascii") + b":" + path + b"\n" for parent, path in questions)
+        out = self.repo.git("cat-file", "--batch-check=%(objectname) %(objecttype)", input=stdin, check=False)
+        states: dict[str, dict[bytes, str]] = {parent: {} for parent in outside}
+        for (parent, path), line in zip(questions, out.splitlines()):
+            sha, _, kind = line.decode("ascii", "replace").partition(" ")
+            if kind == "blob":
+                states[parent][path] = sha
+        return states
+
     def close(self) -> None:
         for proc, out, err in self._runs.values():
             if proc.poll() is None:
@@ -257,14 +286,26 @@ def _tokens(stream: BinaryIO, block: int) -> Iterator[bytes]:
 
 
 def _walk(order: list[str], first_parent: dict[str, str], changes: dict[str, list[_Change]],
-          people: dict[str, tuple[str, str]], wanted: set[tuple[str, bytes]]) -> dict[tuple[str, bytes], Introduction]:
+          people: dict[str, tuple[str, str]], wanted: set[tuple[str, bytes]],
+          seeds: dict[str, dict[bytes, str]] | None = None
+          ) -> tuple[dict[tuple[str, bytes], Introduction], dict[tuple[str, bytes], int]]:
+    """Introductions of the ``wanted`` pairs some commit sets, and how many commits hold each
+    wanted pair. ``seeds``: the files of first parents outside ``order`` (see ``HistoryLog``)."""
     wanted_paths = {path for _, path in wanted}
     states: list[dict[bytes, str]] = [{}]
     state_of: dict[str, int] = {}
     usage: list[int] = [0]
     first: dict[tuple[str, bytes], tuple[int, str]] = {}
     for index, commit in enumerate(order):
-        parent_state = state_of.get(first_parent.get(commit, ""), 0)
+        parent = first_parent.get(commit, "")
+        parent_state = state_of.get(parent)
+        if parent_state is None:
+            seed = seeds.get(parent) if seeds else None
+            parent_state = 0
+            if seed:
+                states.append({path: blob for path, blob in seed.items() if path in wanted_paths})
+                usage.append(0)
+                parent_state = state_of[parent] = len(states) - 1
         mine = [c for c in changes.get(commit, ()) if c.path in wanted_paths]
         if mine:
             state = dict(states[parent_state])
@@ -283,12 +324,14 @@ def _walk(order: list[str], first_parent: dict[str, str], changes: dict[str, lis
         usage[parent_state] += 1
     carrying: dict[tuple[str, bytes], int] = {}
     for state, count in zip(states, usage):
+        if not count:
+            continue
         for path, blob in state.items():
             key = (blob, path)
-            if key in first:
+            if key in wanted:
                 carrying[key] = carrying.get(key, 0) + count
     result = {}
     for key, (index, commit) in first.items():
         author, date = people.get(commit, ("", ""))
         result[key] = Introduction(commit, author, date, index, carrying.get(key, 0), key[1])
-    return result
+    return result, carrying

@@ -62,7 +62,13 @@ def clean_files(count: int = 12) -> dict[str | bytes, str | bytes | None]:
     return {f"src/mod{n:02}.py": f"def f{n}():\n    return {n}\n" for n in range(count)}
 
 
-def cached(target: Repo, cache: Path, *args: str, **kw) -> dict:
+def cached(target: Repo, cache: Path, *args: str, keep_findings: bool = False, **kw) -> dict:
+    """A ``--cache`` run. Unless ``keep_findings``, the findings kept by the last run
+    (``gitsnapshot``) are deleted first, so the run uses the blob layer alone, as a run
+    after a rewritten history does: the layer these tests are about."""
+    if not keep_findings and cache.is_dir():
+        for kept in cache.glob("*.bssnap"):
+            kept.unlink()
     return scan_json("git", str(target.path), "--cache", str(cache), *args, **kw)
 
 
@@ -134,7 +140,7 @@ def test_findings_of_a_cached_run_show_the_secret_when_asked_and_only_then(repo,
     text = scan("git", str(repo.path), "--cache", str(tmp_path / "c"))
     assert text.returncode == 1
     assert FLEX_2.encode() not in text.stdout and DESK_1.encode() not in text.stdout
-    assert b"objects from cache" in text.stdout
+    assert b"history unchanged since the cached scan" in text.stdout  # the findings came from the cache
     shown = scan("git", str(repo.path), "--cache", str(tmp_path / "c"), "--show-secrets")
     assert FLEX_2.encode() in shown.stdout and DESK_1.encode() in shown.stdout
 
@@ -173,6 +179,8 @@ def test_blobs_are_filtered_out_before_they_are_read_from_git(repo, tmp_path, mo
     git_repo = open_repository(str(repo.path))
     for _ in range(2):
         asked.clear()
+        for kept in (tmp_path / "c").glob("*.bssnap"):  # the blob layer alone (see ``cached``)
+            kept.unlink()
         cache = HistoryCache.open(tmp_path / "c", rules, options)
         findings, stats = gitscan.scan_history(git_repo, Scope(), rules, options, cache)
         assert [f.secret for f in findings if f.rule_id.startswith("test-")] == [FLEX_1]
@@ -353,12 +361,13 @@ def test_no_secret_value_is_written_to_the_cache(repo, tmp_path):
     # 3 clean + 1 suppressed inline; allowed.py's allowlisted match waits for the AST (a
     # deferred blob, never cached), so it is read again
     assert notes(report)["objects from cache: clean, not read again"] == 4
-    blobs = b"".join(p.read_bytes() for p in (tmp_path / "c").iterdir())
+    blobs = b"".join(p.read_bytes() for p in cache_files(tmp_path / "c"))
     for secret in secrets:
         assert secret.encode() not in blobs
         assert secret.encode("utf-16-le") not in blobs
         assert secret.encode().hex().encode() not in blobs
     assert b"IbPassword" not in blobs and b".env" not in blobs  # no line text, no paths either
+    # (the kept findings name paths, never text: tests/test_git_snapshot.py)
 
 
 def test_old_namespaces_are_pruned(repo, tmp_path):
