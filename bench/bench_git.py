@@ -20,10 +20,11 @@ unique blob read and scanned once, versus scanning the added lines of every
 commit's diff (``git log -p``, what gitleaks does), both with the same engine and
 the same number of worker processes.
 
-``--cache`` adds, after the tools' rounds on each target, a cold ``brokerscan git
---cache DIR`` into a fresh directory under the bench directory and then a warm one
-on the unchanged history (the nightly case), and prints both wall times with the
-warm run's ratio to the uncached brokerscan run and to the fastest complete peer.
+``--cache`` adds, after the tools' rounds on each target, three ``brokerscan git --cache
+DIR`` runs on a shared bare clone of it: cold (fills a fresh DIR), warm (unchanged
+history) and grown (after one new commit: the nightly case), and prints their wall
+times with the warm and grown runs' ratios to the uncached brokerscan run and to the
+fastest complete peer. The grown run's findings are checked against an uncached run.
 
     python bench/bench_git.py                                  # everything, 3 rounds
     python bench/bench_git.py --targets synthetic --commits 20000 --rounds 5
@@ -475,25 +476,36 @@ class CacheResult:
     target: str
     cold_s: float | None = None
     warm_s: float | None = None
+    grown_s: float | None = None
     cold_scanned: int | None = None
     warm_scanned: int | None = None
-    warm_from_cache: int | None = None
-    same_findings: bool | None = None
+    grown_scanned: int | None = None
+    warm_same: bool | None = None  # the warm run's findings equal the cold run's
+    grown_same: bool | None = None  # the grown run's findings equal an uncached run's on the same history
     status: str = "ok"
 
 
+CACHE_PHASES = ("cold", "warm", "grown")
+
+
 def bench_cache(target: Target, tool: Tool, out_dir: Path, bench_dir: Path, timeout: float) -> CacheResult:
-    """One cold and one warm ``brokerscan git --cache`` run into a fresh cache directory,
-    which is removed afterwards. ``same_findings``: the warm run's findings equal the cold run's."""
+    """``brokerscan git --cache`` three times into a fresh cache directory, on a ``--shared`` bare
+    clone of the target (so the target's refs never move): cold (fills the cache), warm (the
+    history unchanged), and grown (after one new commit that edits a file and adds a secret:
+    the nightly case). The grown run's findings are checked against an uncached run (untimed)."""
     result = CacheResult(target.name)
     assert tool.command is not None
-    cache_dir = Path(tempfile.mkdtemp(prefix=f"cache-{target.name}-", dir=bench_dir))
+    work = Path(tempfile.mkdtemp(prefix=f"cache-{target.name}-", dir=bench_dir))
+    clone, cache_dir = work / "clone.git", work / "cache"
     reports: dict[str, dict] = {}
     try:
-        for phase in ("cold", "warm"):
+        git(work, "clone", "-q", "--bare", "--shared", str(target.repo), str(clone))
+        for phase in (*CACHE_PHASES, "uncached"):
+            if phase == "grown":
+                _add_nightly_commit(clone)
             report = out_dir / f"brokerscan-{target.name}-cache-{phase}.json"
             report.unlink(missing_ok=True)
-            argv = [*tool.command(target.repo, report), "--cache", str(cache_dir)]
+            argv = [*tool.command(clone, report), *(["--cache", str(cache_dir)] if phase != "uncached" else [])]
             run = common.run_measured(argv, report.with_suffix(".out"), report.with_suffix(".err"), cwd=out_dir,
                                       env=tool.env, timeout=timeout)
             if run.timed_out or run.returncode not in tool.ok_codes:
@@ -504,33 +516,79 @@ def bench_cache(target: Target, tool: Tool, out_dir: Path, bench_dir: Path, time
             except (OSError, ValueError) as exc:  # exit 1 is also how Python reports a crash
                 result.status = f"{phase} run failed ({type(exc).__name__}; see {report.with_suffix('.err')})"
                 return result
+            if phase == "uncached":
+                break
             setattr(result, f"{phase}_s", run.wall_s)
             setattr(result, f"{phase}_scanned", reports[phase]["summary"]["files_scanned"])
-            print(f"  [{target.name}] brokerscan --cache {phase:<4} {run.wall_s:6.2f} s  "
+            print(f"  [{target.name}] brokerscan --cache {phase:<5} {run.wall_s:6.2f} s  "
                   f"{run.peak_rss / 1e6:6.0f} MB  {len(reports[phase]['findings'])} findings", flush=True)
+    except subprocess.CalledProcessError as exc:
+        result.status = f"could not prepare the clone ({exc})"
+        return result
     finally:
-        shutil.rmtree(cache_dir, ignore_errors=True)
-    result.warm_from_cache = reports["warm"]["summary"]["notes"].get("objects from cache: clean, not read again", 0)
-    result.same_findings = reports["cold"]["findings"] == reports["warm"]["findings"]
+        shutil.rmtree(work, ignore_errors=True)
+    result.warm_same = reports["cold"]["findings"] == reports["warm"]["findings"]
+    result.grown_same = _comparable(reports["grown"]) == _comparable(reports["uncached"])
     return result
 
 
+def _comparable(report: dict) -> list[dict]:
+    """Findings without ``source.root``: the same history, whichever run reports it."""
+    return [{**f, "source": {k: v for k, v in f["source"].items() if k != "root"}} for f in report["findings"]]
+
+
+def _add_nightly_commit(repo: Path) -> None:
+    """One commit on top of HEAD, written with plumbing (a bare clone has no work tree): one
+    existing file gets a line more, one new file holds a synthetic Flex token."""
+    head = git(repo, "rev-parse", "HEAD").strip()
+    listing = git(repo, "ls-tree", "-r", "--full-tree", head).splitlines()
+    path = next((line.split("\t", 1)[1] for line in listing if line.split("\t", 1)[1].endswith((".py", ".md"))),
+                listing[0].split("\t", 1)[1])
+    old = subprocess.run(["git", "-C", str(repo), "cat-file", "blob", f"{head}:{path}"], capture_output=True,
+                         check=True, env=_git_env()).stdout
+    edited = git(repo, "hash-object", "-w", "--stdin", input=old + b"\n# nightly edit\n").strip()
+    rng = random.Random(7)
+    token = "".join(rng.choice("0123456789") for _ in range(24))  # synthetic, Flex-shaped
+    secret = git(repo, "hash-object", "-w", "--stdin", input=f'FLEX_TOKEN = "{token}"\n'.encode()).strip()
+    index = repo / "bench-index"
+    env = {**_git_env(), "GIT_INDEX_FILE": str(index)}
+    for args in (["read-tree", head], ["update-index", "--cacheinfo", f"100644,{edited},{path}"],
+                 ["update-index", "--add", "--cacheinfo", f"100644,{secret},nightly/flex.env"]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True)
+    tree = subprocess.run(["git", "-C", str(repo), "write-tree"], check=True, env=env,
+                          capture_output=True).stdout.decode().strip()
+    stamp = {"GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com", "GIT_COMMITTER_NAME": "Bench",
+             "GIT_COMMITTER_EMAIL": "bench@example.com"}
+    commit = subprocess.run(["git", "-C", str(repo), "commit-tree", tree, "-p", head, "-m", "nightly"], check=True,
+                            env={**_git_env(), **stamp}, capture_output=True).stdout.decode().strip()
+    ref = git(repo, "symbolic-ref", "-q", "HEAD").strip()
+    git(repo, "update-ref", ref, commit)
+    index.unlink(missing_ok=True)
+
+
 def cache_table(cache: CacheResult, results: list[Result]) -> str:
-    """Cold and warm wall times, and the warm run against the uncached run and the fastest complete peer."""
-    if cache.warm_s is None or cache.cold_s is None:
+    """Wall times of the three --cache runs, and the warm and grown runs against the uncached run
+    and the fastest complete peer."""
+    if cache.warm_s is None or cache.cold_s is None or cache.grown_s is None:
         return f"brokerscan --cache on {cache.target}: {cache.status}"
     ours = next((r for r in results if r.tool == "brokerscan" and r.walls), None)
     peers = [common.median(r.walls) for r in results
              if r.tool != "brokerscan" and r.walls and not any(n.startswith("partial") for n in r.notes)]
     rows = [["brokerscan --cache, cold (fills the cache)", f"{cache.cold_s:.2f}", str(cache.cold_scanned), ""],
             ["brokerscan --cache, warm (unchanged history)", f"{cache.warm_s:.2f}", str(cache.warm_scanned),
-             f"{cache.warm_from_cache:,} from cache; findings {'identical' if cache.same_findings else 'DIFFER'}"]]
+             f"findings {'identical to cold' if cache.warm_same else 'DIFFER from cold'}"],
+            ["brokerscan --cache, grown (one new commit)", f"{cache.grown_s:.2f}", str(cache.grown_scanned),
+             f"findings {'identical to an uncached run' if cache.grown_same else 'DIFFER from an uncached run'}"]]
     if ours is not None:
         uncached = common.median(ours.walls)
-        rows.append(["warm / uncached brokerscan", f"{cache.warm_s / uncached:.2f}", "", f"uncached {uncached:.2f} s"])
-        rows.append(["cold / uncached brokerscan", f"{cache.cold_s / uncached:.2f}", "", "the cost of writing it"])
+        for phase in ("warm", "grown", "cold"):
+            rows.append([f"{phase} / uncached brokerscan", f"{getattr(cache, phase + '_s') / uncached:.2f}", "",
+                         f"uncached {uncached:.2f} s" if phase == "warm" else
+                         ("the cost of writing it" if phase == "cold" else "")])
     if peers:
-        rows.append(["warm / fastest complete peer", f"{cache.warm_s / min(peers):.2f}", "", f"peer {min(peers):.2f} s"])
+        for phase in ("warm", "grown"):
+            rows.append([f"{phase} / fastest complete peer", f"{getattr(cache, phase + '_s') / min(peers):.2f}", "",
+                         f"peer {min(peers):.2f} s"])
     return common.format_table(["--cache", "wall s / ratio", "blobs scanned", "note"], rows,
                                [False, True, True, False])
 
