@@ -21,7 +21,7 @@ commit's diff (``git log -p``, what gitleaks does), both with the same engine an
 the same number of worker processes.
 
 ``--cache`` adds, after the tools' rounds on each target, three ``brokerscan git --cache
-DIR`` runs on a shared bare clone of it: cold (fills a fresh DIR), warm (unchanged
+DIR`` runs on a shared mirror of it: cold (fills a fresh DIR), warm (unchanged
 history) and grown (after one new commit: the nightly case), and prints their wall
 times with the warm and grown runs' ratios to the uncached brokerscan run and to the
 fastest complete peer. The grown run's findings are checked against an uncached run.
@@ -489,8 +489,8 @@ CACHE_PHASES = ("cold", "warm", "grown")
 
 
 def bench_cache(target: Target, tool: Tool, out_dir: Path, bench_dir: Path, timeout: float) -> CacheResult:
-    """``brokerscan git --cache`` three times into a fresh cache directory, on a ``--shared`` bare
-    clone of the target (so the target's refs never move): cold (fills the cache), warm (the
+    """``brokerscan git --cache`` three times into a fresh cache directory, on a ``--shared``
+    mirror of the target (the same refs, so the same history) (so the target's refs never move): cold (fills the cache), warm (the
     history unchanged), and grown (after one new commit that edits a file and adds a secret:
     the nightly case). The grown run's findings are checked against an uncached run (untimed)."""
     result = CacheResult(target.name)
@@ -499,7 +499,7 @@ def bench_cache(target: Target, tool: Tool, out_dir: Path, bench_dir: Path, time
     clone, cache_dir = work / "clone.git", work / "cache"
     reports: dict[str, dict] = {}
     try:
-        git(work, "clone", "-q", "--bare", "--shared", str(target.repo), str(clone))
+        git(work, "clone", "-q", "--mirror", "--shared", str(target.repo), str(clone))  # every ref, as the target
         for phase in (*CACHE_PHASES, "uncached"):
             if phase == "grown":
                 _add_nightly_commit(clone)
@@ -540,7 +540,13 @@ def _comparable(report: dict) -> list[dict]:
 def _add_nightly_commit(repo: Path) -> None:
     """One commit on top of HEAD, written with plumbing (a bare clone has no work tree): one
     existing file gets a line more, one new file holds a synthetic Flex token."""
-    head = git(repo, "rev-parse", "HEAD").strip()
+    ref = subprocess.run(["git", "-C", str(repo), "symbolic-ref", "-q", "HEAD"], capture_output=True,
+                         env=_git_env()).stdout.decode().strip()
+    if subprocess.run(["git", "-C", str(repo), "rev-parse", "-q", "--verify", f"{ref}^{{commit}}"],
+                      capture_output=True, env=_git_env()).returncode != 0:  # HEAD unborn: the newest branch
+        ref = git(repo, "for-each-ref", "--count=1", "--sort=-committerdate", "--format=%(refname)",
+                  "refs/heads").strip()
+    head = git(repo, "rev-parse", f"{ref}^{{commit}}").strip()
     listing = git(repo, "ls-tree", "-r", "--full-tree", head).splitlines()
     path = next((line.split("\t", 1)[1] for line in listing if line.split("\t", 1)[1].endswith((".py", ".md"))),
                 listing[0].split("\t", 1)[1])
@@ -561,7 +567,6 @@ def _add_nightly_commit(repo: Path) -> None:
              "GIT_COMMITTER_EMAIL": "bench@example.com"}
     commit = subprocess.run(["git", "-C", str(repo), "commit-tree", tree, "-p", head, "-m", "nightly"], check=True,
                             env={**_git_env(), **stamp}, capture_output=True).stdout.decode().strip()
-    ref = git(repo, "symbolic-ref", "-q", "HEAD").strip()
     git(repo, "update-ref", ref, commit)
     index.unlink(missing_ok=True)
 

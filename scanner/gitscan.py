@@ -131,7 +131,7 @@ def _scan_with_snapshot(repo: Repository, scope: Scope, rules: Sequence[Rule], o
     when no ref moved, merged with a scan of the new commits when the history only grew."""
     from . import gitsnapshot as snap
 
-    store = snap.Snapshots(cache.directory, cache.key, repo, scope)
+    store = snap.Snapshots(cache.directory, cache.key, repo, scope, options.excludes)
     tips = snap.current_tips(repo, scope)
     previous = store.load(stats)
     prior: list[tuple[Finding, Kept]] = []
@@ -148,6 +148,7 @@ def _scan_with_snapshot(repo: Repository, scope: Scope, rules: Sequence[Rule], o
                 previous.replay(stats)
                 stats.note("history unchanged since the cached scan: findings re-read from their blobs, "
                            "nothing else read")
+                cache.save(stats)  # nothing to add: marks the blob layer's file as in use
                 return _placed_again(repo, restored, stats)
             if snap.grew(repo, previous.tips, tips):
                 prior = snap.restore(repo, previous.kept, rules, options, reread)

@@ -33,7 +33,7 @@ internal error) keeps none, since a fix may change its results. Objects a partia
 lacks are kept by id, and the snapshot serves only while all of them are still missing:
 once a fetch brings one in, the run is a full scan (of the blob layer's misses).
 
-**File.** One per cache key, repository and scope: ``MAGIC | JSON | SHA-256 of both``,
+**File.** One per cache key, repository, scope and ``--exclude`` patterns: ``MAGIC | JSON | SHA-256 of both``,
 written atomically beside the blob layer's file; the newest ``KEEP_SNAPSHOTS`` are kept.
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ from .history import Introduction
 from .models import Blob, Finding, Provenance, ScanStats
 from .rules import Rule
 from .scan import BlobScanner, ScanOptions
-from .sources.git import ObjectReader, ObjectRef, Repository, Scope
+from .sources.git import GitError, ObjectReader, ObjectRef, Repository, Scope
 
 FORMAT = 1
 MAGIC = b"BSGITSNAP\x00\x01\n"
@@ -120,10 +120,14 @@ def current_tips(repo: Repository, scope: Scope) -> tuple[str, ...]:
 
 def grew(repo: Repository, old: Sequence[str], new: Sequence[str]) -> bool:
     """Whether every commit reachable from ``old`` is reachable from ``new`` (nothing was dropped)."""
-    stdin = "".join(f"{sha}\n" for sha in old) + "".join(f"^{sha}\n" for sha in new)
+    current = set(new)
+    gone = [sha for sha in old if sha not in current]
+    if not gone:
+        return True
+    stdin = "".join(f"{sha}\n" for sha in gone) + "".join(f"^{sha}\n" for sha in new)
     try:
         out = repo.git("rev-list", "-n", "1", "--stdin", input=stdin.encode("ascii"))
-    except Exception:  # noqa: BLE001 - an old tip git no longer has: not a continuation
+    except GitError:  # an old tip git no longer has: not a continuation
         return False
     return not out.strip()
 
@@ -138,15 +142,20 @@ def still_missing(repo: Repository, ids: Sequence[str]) -> bool:
 
 
 def continuation(old: Sequence[str], new: Sequence[str]) -> Scope:
-    """The commits reachable from ``new`` but not from ``old``: what a history grew by."""
-    return Scope(refs=(*new, *(f"^{sha}" for sha in old)))
+    """The commits reachable from ``new`` but not from ``old``: what a history grew by. Tips in
+    both are left out of the positives (they add nothing); all of ``old`` is negative."""
+    kept = set(old)
+    return Scope(revisions=(*(sha for sha in new if sha not in kept), *(f"^{sha}" for sha in old)))
 
 
 class Snapshots:
-    """The snapshot file of one cache key, repository and scope."""
+    """The snapshot file of one cache key, repository, scope and set of ``--exclude`` patterns
+    (the key leaves those out: the blob layer applies them before asking, but kept findings
+    are what remained after them)."""
 
-    def __init__(self, directory: Path, key: str, repo: Repository, scope: Scope) -> None:
-        identity = json.dumps([key, os.path.realpath(repo.git_dir), scope.rev_args()])
+    def __init__(self, directory: Path, key: str, repo: Repository, scope: Scope,
+                 excludes: Sequence[str] = ()) -> None:
+        identity = json.dumps([key, os.path.realpath(repo.git_dir), scope.rev_args(), list(excludes)])
         self.directory = directory
         self.key = key
         self.path = directory / f"{hashlib.sha256(identity.encode('utf-8', 'surrogateescape')).hexdigest()[:32]}{SUFFIX}"

@@ -155,7 +155,8 @@ class HistoryLog:
     def start(self) -> None:
         if self._runs:
             return
-        self._negatives = "".join(n + "\n" for n in boundary_exclusions(self.repo, self.scope)).encode("ascii")
+        self._negatives = ("".join(n + "\n" for n in boundary_exclusions(self.repo, self.scope)).encode("ascii")
+                           + self.scope.stdin_revisions())
         self._spawn("rev-list", self._negatives, "rev-list", "--topo-order", "--reverse", "--parents",
                     *self.scope.rev_args(), "--stdin")
         self._spawn("log", self._negatives, *self._log_args())

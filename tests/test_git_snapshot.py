@@ -169,3 +169,25 @@ def test_no_findings_are_kept_for_windows_of_history(repo, tmp_path):
     assert len(snapshot_files(tmp_path / "c")) == 1
     assert notes(warm(repo, tmp_path / "c", "--branch", "main"))[UNCHANGED] == 1
     assert branch["findings"] == full(repo, "--branch", "main")["findings"]
+
+
+def test_kept_findings_are_per_exclude_set(repo, tmp_path):
+    repo.commit("leaks", {"k.env": flex(FLEX_1), "vendor/d.py": f"desk = '{DESK_1}'\n"})
+    excluded = warm(repo, tmp_path / "c", "--exclude", "vendor/**")
+    assert {f["secret"] for f in test_findings(excluded)} == {FLEX_1}
+    everything = warm(repo, tmp_path / "c")
+    assert {f["secret"] for f in test_findings(everything)} == {FLEX_1, DESK_1}
+    assert warm(repo, tmp_path / "c", "--exclude", "vendor/**")["findings"] == excluded["findings"]
+
+
+def test_thousands_of_refs_are_handled_as_one_history(repo, tmp_path):
+    """Pull-request refs by the thousand (GitHub mirrors): the tips go to git on stdin."""
+    history_with_edited_secrets(repo)
+    commits = repo.git("rev-list", "HEAD").split()
+    refs = "".join(f"create refs/pull/{n}/head {commits[n % len(commits)]}\n" for n in range(3000))
+    repo.git("update-ref", "--stdin", input=refs.encode())
+    warm(repo, tmp_path / "c")
+    repo.commit("new", {"n.env": flex(FLEX_3)})
+    grown = warm(repo, tmp_path / "c")
+    assert notes(grown)[GREW] == 1
+    assert grown["findings"] == full(repo)["findings"]

@@ -128,9 +128,14 @@ class Scope:
     since: str | None = None
     until: str | None = None
     all_objects: bool = False
+    # Revisions (``sha``, ``^sha``) given to git on standard input instead of any of the above:
+    # what a history grew by (``gitsnapshot``), thousands of tips where a repository keeps pull
+    # request refs. On the command line those cost git 0.25 s per call; on stdin 0.04 s.
+    revisions: tuple[str, ...] = ()
 
     def rev_args(self) -> list[str]:
-        """rev-list arguments selecting the commits (without object or boundary options)."""
+        """rev-list arguments selecting the commits (without object or boundary options);
+        with ``revisions``, the caller also writes ``stdin_revisions()`` to git's ``--stdin``."""
         args: list[str] = []
         if self.since:
             args.append(f"--since={self.since}")
@@ -140,11 +145,16 @@ class Scope:
             args.append(self.range)
         elif self.refs:
             args.extend(self.refs)
+        elif self.revisions:
+            pass
         else:
             args.append("--all")
             if self.all_objects:
                 args.extend(["--reflog", "--indexed-objects"])
         return args
+
+    def stdin_revisions(self) -> bytes:
+        return "".join(f"{revision}\n" for revision in self.revisions).encode("ascii")
 
     def describe(self) -> str:
         parts = [f"range {self.range}" if self.range else
@@ -230,7 +240,7 @@ class Enumeration:
             except FileNotFoundError:
                 raise GitError("git is not installed or not on PATH") from None
             assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write("".join(n + "\n" for n in negatives).encode("ascii"))
+            proc.stdin.write("".join(n + "\n" for n in negatives).encode("ascii") + self.scope.stdin_revisions())
             proc.stdin.close()
             try:
                 held: ObjectRef | None = None
