@@ -1,5 +1,10 @@
 """``brokerscan git --cache DIR``: remember which blobs were clean so a nightly scan reads only new ones.
 
+This is the blob layer. For scans of refs, ``gitsnapshot`` adds a second layer that keeps
+the findings of the last scan, so that an unchanged history reads only the blobs of its
+findings and a grown one only its new commits; this layer serves every other run (a
+rewritten history, a ``--range`` or ``--since`` window) and the new commits' blobs.
+
 A history scan spends its time reading blobs out of git and scanning them. Almost
 every blob is clean, and a blob id names its bytes forever, so "blob X was clean
 under these rules and options" stays true until the rules or options change. This

@@ -11,6 +11,8 @@ With ``--cache`` (``gitcache``), blobs an earlier run found clean (or skipped as
 binary or too large) under the same rules and options are taken out of the
 enumeration before any of them is read from git; their skips and notes are
 replayed into the summary, and the blobs scanned this run are added to the cache.
+For scans of refs the findings are kept too (``gitsnapshot``): an unchanged history
+is restored from them, and a grown one scans only what it grew by and merges.
 
 Staged: the index blobs of changed files, with only findings on added lines kept.
 """
