@@ -54,6 +54,11 @@ def judge_deferred(pending: list[tuple[ObjectRef, DeferredAst]], repo: Repositor
     for item in reuse:
         (covered if verdicts.cover(*item) else retry).append(item)
     found.extend(verdicts.parse(retry))
+    # A retried blob may show its path unsafe (a finding off its judged lines): that path's
+    # covered blobs are parsed too. Parsing a path's blobs can only mark that same path.
+    if retry and any(ref.path in verdicts.unsafe_paths for ref, _ in covered):
+        found.extend(verdicts.parse([item for item in covered if item[0].path in verdicts.unsafe_paths]))
+        covered = [item for item in covered if item[0].path not in verdicts.unsafe_paths]
     for ref, later in covered:
         for number, text, matches in later.lines:
             for finding in verdicts.found[(ref.path, text, matches)]:

@@ -85,3 +85,33 @@ def test_results_do_not_depend_on_jobs(repo):
     one = scan_json("git", str(repo.path), "-j", "1")
     two = scan_json("git", str(repo.path), "-j", "2")
     assert found(one) == found(two) and len(found(one)) >= 2
+
+
+def test_a_path_a_retried_blob_shows_unsafe_has_its_covered_blobs_parsed_too(monkeypatch):
+    """v1 cannot be read, so v2 (whose lines v1 holds) is parsed after all, and finds a secret
+    off its judged lines: the path is unsafe to judge line by line. v3, whose only line an
+    earlier version (v0) judged, must then be parsed as well, not take v0's verdict."""
+    from scanner import history_ast
+    from scanner.models import Finding, Location, Provenance, ScanStats, Severity
+    from scanner.scan import DeferredAst
+    from scanner.sources.git import ObjectRef
+
+    def finding(line: int, secret: str) -> Finding:
+        return Finding("r", "t", Severity.HIGH, (), secret, Location(line, 1, line, 9), "x", 3.0, 0.9, secret,
+                       Provenance(kind="git", path="p.py"))
+
+    v0, v1, v2, v3 = (ObjectRef(str(n) * 40, b"p.py") for n in range(4))
+    line_a, line_b = (1, b"A", ()), (2, b"B", ())
+    parse = [(v0, DeferredAst((line_a,), 10)), (v1, DeferredAst((line_a, line_b), 10))]
+    reuse = [(v2, DeferredAst((line_a, line_b), 10)), (v3, DeferredAst((line_a,), 10))]
+    monkeypatch.setattr(history_ast, "plan", lambda *args, **kw: (parse, reuse))
+    answers = {v0: [finding(1, "from-v0")], v1: None, v2: [finding(5, "off-line")], v3: [finding(1, "from-v3")]}
+    judged: list[ObjectRef] = []
+
+    def judge(refs, sizes):
+        judged.extend(refs)
+        return [(ref, answers[ref]) for ref in refs], ScanStats()
+
+    found = history_ast.judge_deferred(parse + reuse, None, None, ScanStats(), None, judge)
+    assert v3 in judged
+    assert sorted((sha[:1], f.secret) for f, sha in found) == [("0", "from-v0"), ("2", "off-line"), ("3", "from-v3")]
