@@ -17,6 +17,8 @@ from .languages import Grammar
 from .names import is_credential_metadata
 
 MAX_CLIMB = 8
+# Keys of data files whose values are ciphertext, not credentials (``_holds_ciphertext``).
+CIPHERTEXT_KEYS = frozenset({"encryptedData"})
 _WRAPPERS = frozenset({
     "expression_list", "literal_element", "expression", "literal_value", "flow_node", "block_node",
     "parenthesized_expression", "equals_value_clause", "argument",
@@ -107,11 +109,28 @@ class TreeDocument:
         value = self._literal_value(value_side)
         if value is None:
             return None
+        if self.grammar.family == "data" and self._holds_ciphertext(parent):
+            return None
         name = self._text(leaf) if leaf.type not in self.grammar.literals else self._text_span(*self._content(leaf))
         callee = ""
         if role == "argument" and parent.parent is not None and parent.parent.parent is not None:
             callee = self.callee(parent.parent.parent)
         return Binding(name, value[0], value[1], role, callee, self._in_test(parent))
+
+    def _holds_ciphertext(self, pair) -> bool:
+        """A value under a key that holds ciphertext only its owner can decrypt: a Bitnami
+        SealedSecret's ``spec.encryptedData`` (the cluster's controller holds the key)."""
+        node = pair.parent
+        for _ in range(MAX_CLIMB):
+            if node is None:
+                return False
+            spec = self.grammar.bindings.get(node.type)
+            if spec is not None:
+                key = _side(node, spec[0])
+                if key is not None and self._text(key).strip("\"' ") in CIPHERTEXT_KEYS:
+                    return True
+            node = node.parent
+        return False
 
     def _is_last_name(self, leaf, name_side) -> bool:
         """``password`` in ``self.password`` or ``cfg["password"]``, not in ``password.value``."""

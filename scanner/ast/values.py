@@ -16,6 +16,9 @@ from .. import filters
 ACCOUNT_SHAPE = regex.compile(r"D?U[0-9]{6,8}|D?[FI][0-9]{7}")
 _ENV_NAME = regex.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
 _DOTTED = regex.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+# A JSON Web Token: its header and payload are base64url JSON, so each starts with "eyJ" ('{"').
+# Three letter-first segments read as a dotted attribute path (``a.b.c``); a JWT is none.
+_JWT = regex.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 _WORDY = regex.compile(r"[A-Za-z]+(?:[_.\-:/][A-Za-z]+)*")
 _CAMEL_WORD = regex.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+")
 _REGEX_SYNTAX = regex.compile(r"\[\^|\\[dDwWsSbB]|\]\+|\]\*|\]\{|\(\?[:=!<P]|\.\*|\.\+")
@@ -42,7 +45,7 @@ def is_secret_store_reference(value: str) -> str | None:
 
 def refers_elsewhere(value: str) -> str | None:
     """An env var name, a dotted attribute path, a file path or a bare URL: where a secret is, not one."""
-    if _ENV_NAME.fullmatch(value) or _DOTTED.fullmatch(value):
+    if _ENV_NAME.fullmatch(value) or (_DOTTED.fullmatch(value) and not _JWT.fullmatch(value)):
         return "names a variable"
     if _PATH.fullmatch(value):
         return "file path"
