@@ -78,19 +78,20 @@ def scan_history(repo: Repository, scope: Scope, rules: Sequence[Rule], options:
     started = time.perf_counter()
     stats = ScanStats()
     _describe_repository(repo, stats)
-    if cache is not None:
-        from .gitsnapshot import eligible
-
-        if eligible(repo, scope):
-            findings = _scan_with_snapshot(repo, scope, rules, options, stats, cache)
-        else:
-            findings = _scan_scope(repo, scope, rules, options, stats, cache)
+    if cache is not None and _keeps_findings(repo, scope):
+        findings = _scan_with_snapshot(repo, scope, rules, options, stats, cache)
     else:
         findings = _scan_scope(repo, scope, rules, options, stats, cache)
     findings = apply_severity_overrides(findings, options.severity_overrides)
     findings.sort(key=Finding.sort_key)
     stats.duration_s = time.perf_counter() - started
     return findings, stats
+
+
+def _keeps_findings(repo: Repository, scope: Scope) -> bool:
+    from .gitsnapshot import eligible
+
+    return eligible(repo, scope)
 
 
 def _scan_scope(repo: Repository, scope: Scope, rules: Sequence[Rule], options: ScanOptions, stats: ScanStats,
@@ -108,8 +109,8 @@ def _scan_scope(repo: Repository, scope: Scope, rules: Sequence[Rule], options: 
         refs = _from_cache(refs, cache, stats)
     from .history import HistoryLog
 
-    # Deferred blobs are never cached (their verdict may come from another blob): a warm
-    # --cache run reads them again, as it reads every blob that holds a finding.
+    # Deferred blobs are never in the blob layer (their verdict may come from another blob):
+    # a run served by that layer alone reads them again, as it reads every blob with a finding.
     pending: list[tuple[ObjectRef, DeferredAst]] = []
     with HistoryLog(repo, scope, continues=continues) as log:  # starts listing commits at the first finding
         with _Workers(repo.root, rules, options, record=cache is not None) as workers:
