@@ -257,7 +257,7 @@ def parse(data: bytes, key: str) -> Snapshot:
             skipped_paths={str(k): [str(p) for p in v] for k, v in stats["skipped_paths"].items()},
             notes={str(k): int(v) for k, v in stats["notes"].items()},
         )
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:  # well-formed JSON, wrong shape
         raise Stale(f"bad contents ({type(exc).__name__})") from None
 
 

@@ -139,6 +139,17 @@ def test_damaged_or_stale_snapshot_means_a_full_scan(repo, tmp_path):
     assert stale["findings"] == plain["findings"]
     assert any("not found again" in note for note in notes(stale))
     assert notes(warm(repo, tmp_path / "c"))[UNCHANGED] == 1
+    # valid JSON and checksum, wrong shape (a hand edit, another tool's file): a note, not a crash
+    for field, value in (("stats", []), ("stats", {"skipped": [], "skipped_paths": {}, "notes": {}}),
+                         ("findings", [["r", [1]]]), ("tips", None)):
+        [kept] = snapshot_files(tmp_path / "c")
+        document = json.loads(kept.read_bytes()[len(gitsnapshot.MAGIC):-32])
+        document[field] = value
+        body = gitsnapshot.MAGIC + json.dumps(document).encode()
+        kept.write_bytes(body + __import__("hashlib").sha256(body).digest())
+        odd = warm(repo, tmp_path / "c")
+        assert odd["findings"] == plain["findings"]
+        assert any("bad contents" in note for note in notes(odd)), notes(odd)
 
 
 def test_objects_missing_at_the_last_scan_are_scanned_once_present(repo, tmp_path):
