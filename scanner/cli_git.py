@@ -19,7 +19,7 @@ examples:
   brokerscan git path/to/repo.git        # a bare repository
   brokerscan git --range origin/main..HEAD --format sarif -o brokerscan.sarif   # a pull request
   brokerscan git --branch main --since 2024-01-01
-  brokerscan git --cache .brokerscan-cache   # nightly: read only blobs no earlier run found clean
+  brokerscan git --cache .brokerscan-cache   # nightly: read only what changed since the last run
 """
 
 STAGED_EPILOG = """\
@@ -59,9 +59,10 @@ def add_verbs(subparsers, report_parent: argparse.ArgumentParser) -> None:
                      help="also scan unreachable blobs, reflogs, old stashes and the index")
     speed = p_git.add_argument_group("repeated scans")
     speed.add_argument("--cache", metavar="DIR",
-                       help="remember blobs found clean (or binary, too large) in DIR, created if missing, and "
-                            "skip them next time; keyed by rules, options and brokerscan version, holds no "
-                            "secrets; blobs with findings are always scanned again")
+                       help="remember in DIR (created if missing) which blobs were clean and, for scans of "
+                            "refs, what the last scan found and where each ref pointed: an unchanged history "
+                            "re-reads only the blobs of its findings, a grown one scans only its new commits; "
+                            "keyed by rules, options and brokerscan version; holds no secrets")
 
     p_staged = subparsers.add_parser("staged", parents=[report_parent],
                                      help="scan staged changes (added lines), for pre-commit",
