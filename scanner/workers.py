@@ -32,6 +32,11 @@ if TYPE_CHECKING:  # multiprocessing costs ~25 ms to import: only a pool that st
     from multiprocessing.connection import Connection
 
 WINDOW_PER_WORKER = 3  # tasks in flight per worker: one running, the next ones already queued
+# Tasks per worker that may be handed out beyond the oldest unanswered one. Their results wait
+# in the parent until that one is answered (output stays in order), so this bounds memory by
+# results (findings and counts: small), not by inputs; at 3 (the in-flight window) one slow
+# task, a large parse say, left the other workers idle.
+AHEAD_PER_WORKER = 16
 _STARTED, _DONE = 0, 1  # message kinds from a worker
 MAX_STILLBORN = 3  # workers in a row dying before their first task: their tasks are lost, not retried
 
@@ -138,15 +143,16 @@ class WorkerPool:
         for worker in self.workers:  # a pool may serve several maps, one after another
             worker.running = None
         exhausted = False
+        ahead = max(window, AHEAD_PER_WORKER) * len(self.workers)
         next_seq = 0
         next_out = 0
         done: dict[int, Any] = {}
         retry: deque[tuple[int, tuple]] = deque()  # queued on a worker that died, never started
         while True:
-            # Top up every worker to ``window`` tasks, and never run more than that many
-            # tasks per worker ahead of the oldest unanswered one (a slow task would
-            # otherwise let finished results pile up behind it without bound).
-            while retry or (not exhausted and next_seq - next_out < window * len(self.workers)):
+            # Top up every worker to ``window`` tasks, and never run more than ``ahead`` tasks
+            # beyond the oldest unanswered one (a slow task would otherwise let finished
+            # results pile up behind it without bound).
+            while retry or (not exhausted and next_seq - next_out < ahead):
                 worker = min(self.workers, key=lambda w: len(w.in_flight))
                 if len(worker.in_flight) >= window:
                     break

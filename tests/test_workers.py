@@ -21,6 +21,11 @@ def _slow_odd(x: int) -> int:
     return x
 
 
+def _slow_first(x: int) -> tuple[int, float]:
+    time.sleep(1.5 if x == 0 else 0.01)
+    return x, time.monotonic()
+
+
 def _die_on(x: int, fatal: int) -> int:
     if x == fatal:
         os._exit(7)  # what the OOM killer or a crashing C extension looks like from outside
@@ -52,7 +57,10 @@ def test_results_come_back_in_task_order_whatever_the_timing(start_method):
 
 
 def test_the_task_iterator_is_pulled_lazily():
-    """Memory must not grow with the tree: the pool may only run ahead by its window."""
+    """Memory must not grow with the tree: the pool may only run ahead of the oldest unanswered
+    task by ``AHEAD_PER_WORKER`` tasks per worker (their results wait, in order)."""
+    from scanner.workers import AHEAD_PER_WORKER
+
     pulled: list[int] = []
 
     def tasks():
@@ -63,8 +71,21 @@ def test_the_task_iterator_is_pulled_lazily():
     with fail_after(30, "the pool"), WorkerPool(2, _square) as pool:
         results = pool.map(tasks(), window=3)
         assert [next(results) for _ in range(3)] == [0, 1, 4]
-        assert len(pulled) <= 3 + 2 * 3
+        assert len(pulled) <= 3 + 2 * max(3, AHEAD_PER_WORKER) < 200
         assert list(results) == [i * i for i in range(3, 200)]
+
+
+def test_one_slow_task_does_not_leave_the_other_workers_idle():
+    """A large parse in one batch: the other worker keeps taking tasks (their results wait for
+    the slow one, in order). With the in-flight window as the only bound it stopped after 3."""
+    from scanner.workers import AHEAD_PER_WORKER
+
+    with fail_after(60, "the pool"), WorkerPool(2, _slow_first) as pool:
+        out = list(pool.map(((i,) for i in range(40)), window=3))
+    assert [x for x, _ in out] == list(range(40))
+    slow_done = out[0][1]
+    meanwhile = sum(1 for x, done in out[1:] if done < slow_done)
+    assert meanwhile >= min(15, AHEAD_PER_WORKER), meanwhile
 
 
 def test_a_worker_that_dies_is_replaced_and_its_task_comes_back_lost():
