@@ -155,7 +155,7 @@ def _scan_with_snapshot(repo: Repository, scope: Scope, rules: Sequence[Rule], o
                 return _placed_again(repo, restored, stats)
             if snap.grew(repo, previous.tips, tips):
                 prior = snap.restore(repo, previous.kept, rules, options, reread)
-                run_scope, continues = snap.continuation(previous.tips, tips), True
+                run_scope, continues = snap.continuation(repo, previous.tips, tips), True
         except snap.Stale as exc:
             stats.note(f"cache: findings of the last scan not found again ({exc}), full scan")
             prior, reread, run_scope, continues = [], ScanStats(), scope, False

@@ -141,11 +141,26 @@ def still_missing(repo: Repository, ids: Sequence[str]) -> bool:
     return sum(line.endswith(b" missing") for line in out.splitlines()) == len(ids)
 
 
-def continuation(old: Sequence[str], new: Sequence[str]) -> Scope:
-    """The commits reachable from ``new`` but not from ``old``: what a history grew by. Tips in
-    both are left out of the positives (they add nothing); all of ``old`` is negative."""
+def continuation(repo: Repository, old: Sequence[str], new: Sequence[str]) -> Scope:
+    """The commits reachable from ``new`` but not from ``old``: what a history grew by.
+
+    Given as the moved tips minus the *boundary*: the old commits that are parents of new
+    ones. Every path from a new tip into the old history passes one of them, so this is the
+    same set as ``new --not old``, but the listings that follow read a handful of
+    revisions instead of every old tip (4,347 pull refs on requests cost each git call
+    about 40 ms even on stdin). One ``rev-list --boundary`` with all of them finds it.
+    """
     kept = set(old)
-    return Scope(revisions=(*(sha for sha in new if sha not in kept), *(f"^{sha}" for sha in old)))
+    moved = [sha for sha in new if sha not in kept]
+    stdin = "".join(f"{sha}\n" for sha in moved) + "".join(f"^{sha}\n" for sha in old)
+    try:
+        out = repo.git("rev-list", "--boundary", "--stdin", input=stdin.encode("ascii")).decode("ascii").split()
+    except GitError as exc:
+        raise Stale(f"cannot list the new commits: {exc}") from None
+    boundary = sorted({line[1:] for line in out if line.startswith("-")})
+    if len(boundary) == len(out):  # no new commit: new refs to old commits
+        return Scope(revisions=tuple(f"^{sha}" for sha in new))
+    return Scope(revisions=(*moved, *(f"^{sha}" for sha in boundary)))
 
 
 class Snapshots:

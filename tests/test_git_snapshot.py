@@ -202,3 +202,13 @@ def test_thousands_of_refs_are_handled_as_one_history(repo, tmp_path):
     grown = warm(repo, tmp_path / "c")
     assert notes(grown)[GREW] == 1
     assert grown["findings"] == full(repo)["findings"]
+
+
+def test_a_new_ref_to_an_old_commit_adds_nothing(repo, tmp_path):
+    history_with_edited_secrets(repo)
+    warm(repo, tmp_path / "c")
+    repo.git("branch", "old-point", "HEAD~3")
+    repo.git("tag", "-a", "-m", "v0", "v0", "HEAD~2")
+    grown = warm(repo, tmp_path / "c")
+    assert notes(grown)[GREW] == 1 and scanned(grown) == 2  # only the kept findings' blobs
+    assert grown["findings"] == full(repo)["findings"]
