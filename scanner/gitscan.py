@@ -22,8 +22,8 @@ import dataclasses
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import replace
 from typing import TYPE_CHECKING, Self
@@ -33,7 +33,6 @@ from .models import Blob, Finding, Provenance, ScanStats
 from .rules import Rule
 from .scan import BlobScanner, DeferredAst, ScanOptions, apply_severity_overrides
 from .sources.files import is_excluded
-from .workers import Lost, WorkerPool, default_jobs
 from .sources.git import (
     Enumeration,
     GitError,
@@ -43,6 +42,7 @@ from .sources.git import (
     Scope,
     unreachable_blobs,
 )
+from .workers import Lost, WorkerPool, default_jobs
 
 if TYPE_CHECKING:  # history scans only: `brokerscan staged` (a pre-commit hook) never imports them
     from .gitcache import HistoryCache, Outcome

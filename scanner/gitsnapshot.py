@@ -42,7 +42,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -292,8 +292,3 @@ def _kept_from(row: list) -> Kept:
     line, column, end_line, end_column = (int(v) for v in location)
     return Kept(str(rule_id), (line, column, end_line, end_column), str(path), str(blob),
                 tuple(str(b) for b in blobs), intro, int(carrying))
-
-
-def kept_blobs(kept: Iterable[Kept]) -> set[tuple[str, bytes]]:
-    """The (blob, path) pairs of the kept findings: attributed again when the history grew."""
-    return {(blob, os.fsencode(item.path)) for item in kept for blob in item.blobs}
