@@ -345,9 +345,9 @@ def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[Obje
 
     Blobs are scanned in groups (``BlobScanner.scan_many``: one prefilter call per group).
     ``outcomes`` (for ``--cache``): receives each blob worth caching with its outcome;
-    each blob is then scanned on its own, into stats of its own, so its notes are known.
+    each blob is then scanned into stats of its own, so its notes are known.
     ``pending``: receives the blobs whose AST verdict waits (``scanner.history_ast``).
-    ``on_finding``: called after each group or blob that found something or deferred."""
+    ``on_finding``: called after each group that found something or deferred."""
     if outcomes is not None:
         from .gitcache import CACHEABLE_SKIPS, TREE, Outcome, blob_outcome
     stats = ScanStats()
@@ -358,9 +358,18 @@ def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[Obje
 
     def scan_group() -> None:
         deferred: dict[int, DeferredAst] | None = {} if pending is not None else None
+        each = [ScanStats() for _ in group] if outcomes is not None else None
         before = len(found)
-        for (ref, _), blob_found in zip(group, scanner.scan_many([blob for _, blob in group], stats, deferred)):
+        results = scanner.scan_many([blob for _, blob in group], stats, deferred, each)
+        for index, ((ref, _), blob_found) in enumerate(zip(group, results)):
             found.extend((finding, ref.sha) for finding in blob_found)
+            if each is not None:
+                assert outcomes is not None
+                stats.merge(each[index])
+                if deferred is None or index not in deferred:  # deferred: may hold findings, never cached
+                    outcome = blob_outcome(blob_found, each[index])
+                    if outcome is not None:
+                        outcomes.append((ref, outcome))
         if deferred:
             assert pending is not None
             pending.extend((group[index][0], later) for index, later in sorted(deferred.items()))
@@ -376,35 +385,11 @@ def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[Obje
             if outcomes is not None and reason in CACHEABLE_SKIPS:
                 outcomes.append((read.ref, Outcome(reason, True, ())))
             continue
-        blob = Blob(read.data, Provenance(kind="git", path=shown, root=root))
-        if outcomes is None:
-            group.append((read.ref, blob))
-            group_bytes += len(read.data)
-            if len(group) >= GROUP_OBJECTS or group_bytes >= GROUP_BYTES:
-                scan_group()
-                group_bytes = 0
-            continue
-        blob_stats = ScanStats()
-        blob_found: list[Finding] | None
-        try:
-            result = scanner.scan_blob(blob, blob_stats, defer=pending is not None)
-        except Exception as exc:  # noqa: BLE001 - a scanner bug must not lose the rest of the history
-            blob_stats.skip(f"internal-error-{type(exc).__name__}", shown)
-            result = None
-        stats.merge(blob_stats)
-        if isinstance(result, DeferredAst):  # not cached: it may hold findings
-            assert pending is not None
-            pending.append((read.ref, result))
-            if on_finding is not None:
-                on_finding()
-            continue
-        blob_found = result
-        found.extend((finding, read.ref.sha) for finding in blob_found or ())
-        if blob_found and on_finding is not None:
-            on_finding()
-        outcome = blob_outcome(blob_found, blob_stats)
-        if outcome is not None:
-            outcomes.append((read.ref, outcome))
+        group.append((read.ref, Blob(read.data, Provenance(kind="git", path=shown, root=root))))
+        group_bytes += len(read.data)
+        if len(group) >= GROUP_OBJECTS or group_bytes >= GROUP_BYTES:
+            scan_group()
+            group_bytes = 0
     scan_group()
     if outcomes is not None and non_blobs:
         outcomes.extend((ref, TREE) for ref in non_blobs)

@@ -105,33 +105,37 @@ class BlobScanner:
         return self._scan_prepared(blob, prepared, None, stats, defer)
 
     def scan_many(self, blobs: Sequence[Blob], stats: ScanStats,
-                  deferred: dict[int, DeferredAst] | None = None) -> list[list[Finding]]:
+                  deferred: dict[int, DeferredAst] | None = None,
+                  each: Sequence[ScanStats] | None = None) -> list[list[Finding]]:
         """``scan_blob`` of each blob, with one prefilter call for all of them.
 
         Most files of a tree hold no keyword; for them the keyword pass is the whole scan,
         and one Hyperscan call per file cost more than the scanning. A blob whose scan
         fails is a counted skip (``internal-error-*``); the others are unaffected.
         ``deferred``: given, blobs are scanned with ``defer`` and those deferred land here,
-        by index, with no findings in the answer."""
+        by index, with no findings in the answer. ``each``: one ``ScanStats`` per blob, which
+        then gets that blob's counts, skips and notes instead of ``stats`` (``--cache`` keeps
+        the notes of each clean blob)."""
         ready: list[tuple[int, Prepared]] = []
         for index, blob in enumerate(blobs):
             try:
                 ready.append((index, prepare(blob.data)))
             except BinaryContent:
-                stats.skip("binary", blob.provenance.path)
+                (each[index] if each is not None else stats).skip("binary", blob.provenance.path)
         found: list[list[Finding]] = [[] for _ in blobs]
         batch_hits = self.engine.prefilter.find_many([prepared.data for _, prepared in ready])
         for (index, prepared), hits in zip(ready, batch_hits):
             blob = blobs[index]
+            target = each[index] if each is not None else stats
             try:
-                result = self._scan_prepared(blob, prepared, hits, stats, deferred is not None)
+                result = self._scan_prepared(blob, prepared, hits, target, deferred is not None)
                 if isinstance(result, DeferredAst):
                     assert deferred is not None
                     deferred[index] = result
                 else:
                     found[index] = result
             except Exception as exc:  # noqa: BLE001 - a scanner bug must not lose the rest of the batch
-                stats.skip(f"internal-error-{type(exc).__name__}", blob.provenance.path)
+                target.skip(f"internal-error-{type(exc).__name__}", blob.provenance.path)
         return found
 
     def _scan_prepared(self, blob: Blob, prepared: Prepared, hits: dict[int, list[int]] | None,
