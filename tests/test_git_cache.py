@@ -188,6 +188,37 @@ def test_blobs_are_filtered_out_before_they_are_read_from_git(repo, tmp_path, mo
     assert stats.files_scanned == 1 and stats.notes["objects from cache: clean, not read again"] == 12
 
 
+def test_a_blob_whose_scan_failed_is_neither_cached_nor_kept(repo, tmp_path, monkeypatch, fixed_code_digest):
+    """A scanner bug on one blob: counted, and the next run (bug fixed) scans that blob again."""
+    from scanner import gitscan
+    from scanner.gitcache import HistoryCache
+    from scanner.rules import load_rules
+    from scanner.scan import BlobScanner, ScanOptions
+    from scanner.sources.git import Scope, open_repository
+
+    repo.commit("one", {**clean_files(3), "k.env": flex(FLEX_1)})
+    rules, options = load_rules([Path(RULES)]), ScanOptions(jobs=1)
+    git_repo = open_repository(str(repo.path))
+    working = BlobScanner._scan_prepared
+
+    def broken(self, blob, *args, **kw):
+        if blob.provenance.path == "k.env":
+            raise RuntimeError("a scanner bug")
+        return working(self, blob, *args, **kw)
+
+    monkeypatch.setattr(BlobScanner, "_scan_prepared", broken)
+    findings, stats = gitscan.scan_history(git_repo, Scope(), rules, options,
+                                           HistoryCache.open(tmp_path / "c", rules, options))
+    assert stats.skipped == {"internal-error-RuntimeError": 1}
+    assert not [f for f in findings if f.rule_id.startswith("test-")]
+    assert list((tmp_path / "c").glob("*.bssnap")) == []  # an incomplete run keeps no findings
+    monkeypatch.setattr(BlobScanner, "_scan_prepared", working)
+    findings, stats = gitscan.scan_history(git_repo, Scope(), rules, options,
+                                           HistoryCache.open(tmp_path / "c", rules, options))
+    assert [f.secret for f in findings if f.rule_id.startswith("test-")] == [FLEX_1]
+    assert stats.files_scanned == 1 and stats.notes["objects from cache: clean, not read again"] == 3
+
+
 def test_process_pool_path_fills_and_uses_the_cache(repo, tmp_path):
     files = {f"pkg/mod{n:03}.py": f"value_{n} = {n}\n" * (n % 5 + 1) for n in range(450)}
     files["pkg/mod123.py"] = flex(FLEX_1)
