@@ -78,7 +78,9 @@ def scan_history(repo: Repository, scope: Scope, rules: Sequence[Rule], options:
     started = time.perf_counter()
     stats = ScanStats()
     _describe_repository(repo, stats)
-    if cache is not None and _keeps_findings(repo, scope):
+    if cache is not None:
+        from .gitsnapshot import eligible  # an uncached history scan never imports the cache modules
+    if cache is not None and eligible(repo, scope):
         findings = _scan_with_snapshot(repo, scope, rules, options, stats, cache)
     else:
         findings = _scan_scope(repo, scope, rules, options, stats, cache)
@@ -86,12 +88,6 @@ def scan_history(repo: Repository, scope: Scope, rules: Sequence[Rule], options:
     findings.sort(key=Finding.sort_key)
     stats.duration_s = time.perf_counter() - started
     return findings, stats
-
-
-def _keeps_findings(repo: Repository, scope: Scope) -> bool:
-    from .gitsnapshot import eligible
-
-    return eligible(repo, scope)
 
 
 def _scan_scope(repo: Repository, scope: Scope, rules: Sequence[Rule], options: ScanOptions, stats: ScanStats,

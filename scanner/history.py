@@ -115,18 +115,25 @@ def _attribute(wanted: set[tuple[str, bytes]], log: HistoryLog
 
 def head_blobs(repo: Repository, paths: Iterable[bytes]) -> dict[bytes, str]:
     """``path`` -> blob id in ``HEAD`` for those paths that exist there (none if HEAD is unborn)."""
-    paths = [p for p in dict.fromkeys(paths) if p and b"\n" not in p]
-    if not paths:
+    found = blobs_at(repo, (("HEAD", path) for path in paths))
+    return {path: sha for (_, path), sha in found.items() if len(sha) == 40}
+
+
+def blobs_at(repo: Repository, questions: Iterable[tuple[str, bytes]]) -> dict[tuple[str, bytes], str]:
+    """``(revision, path)`` -> the blob id at ``path`` in ``revision``, for the pairs where that
+    is a blob; one ``cat-file`` for all of them. Paths git cannot be asked about (empty, or
+    holding a newline) are left out."""
+    questions = [(rev, path) for rev, path in dict.fromkeys(questions) if path and b"\n" not in path]
+    if not questions:
         return {}
-    stdin = b"".join(b"HEAD:" + p + b"\n" for p in paths)
-    proc = subprocess.run(git_argv(repo.root, "cat-file", "--batch-check=%(objectname) %(objecttype)"),
-                          input=stdin, capture_output=True, env=git_env(), check=False)
-    result: dict[bytes, str] = {}
-    for path, line in zip(paths, proc.stdout.splitlines()):
+    stdin = b"".join(rev.encode("ascii") + b":" + path + b"\n" for rev, path in questions)
+    out = repo.git("cat-file", "--batch-check=%(objectname) %(objecttype)", input=stdin, check=False)
+    found: dict[tuple[str, bytes], str] = {}
+    for question, line in zip(questions, out.splitlines()):
         sha, _, kind = line.decode("ascii", "replace").partition(" ")
-        if kind == "blob" and len(sha) == 40:
-            result[path] = sha
-    return result
+        if kind == "blob":
+            found[question] = sha
+    return found
 
 
 class HistoryLog:
@@ -246,17 +253,9 @@ class HistoryLog:
         """First parents outside the scope -> the blob each of ``paths`` has there (absent: no such file)."""
         inside = set(order)
         outside = sorted({parent for parent in first_parent.values() if parent not in inside})
-        wanted = sorted(p for p in paths if p and b"\n" not in p)
-        if not outside or not wanted:
-            return {}
-        questions = [(parent, path) for parent in outside for path in wanted]
-        stdin = b"".join(parent.encode("ascii") + b":" + path + b"\n" for parent, path in questions)
-        out = self.repo.git("cat-file", "--batch-check=%(objectname) %(objecttype)", input=stdin, check=False)
         states: dict[str, dict[bytes, str]] = {parent: {} for parent in outside}
-        for (parent, path), line in zip(questions, out.splitlines()):
-            sha, _, kind = line.decode("ascii", "replace").partition(" ")
-            if kind == "blob":
-                states[parent][path] = sha
+        for (parent, path), sha in blobs_at(self.repo, ((p, path) for p in outside for path in sorted(paths))).items():
+            states[parent][path] = sha
         return states
 
     def close(self) -> None:
