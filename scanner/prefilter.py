@@ -81,6 +81,7 @@ class HyperscanPrefilter:
         self._hs = hyperscan
         self.lengths = [len(k.encode()) for k in keywords]
         self._batchable = not any("\0" in k for k in keywords)
+        self.sources: list[str] = []  # "compiled" or "cache", per database built
         flags = [hyperscan.HS_FLAG_CASELESS | (hyperscan.HS_FLAG_SINGLEMATCH if i in first_only else 0)
                  for i in range(len(keywords))]
         self.db, self.scratch = self._compile([_hs_literal(k) for k in keywords], flags)
@@ -89,9 +90,12 @@ class HyperscanPrefilter:
         self._gate_scratch = None
 
     def _compile(self, expressions: list[bytes], flags: int | list[int]):
-        db = self._hs.Database(mode=self._hs.HS_MODE_BLOCK)
-        db.compile(expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions),
-                   flags=flags if isinstance(flags, list) else [flags] * len(expressions))
+        """Compiled, or loaded from the per-user cache (``scanner.hsdb``); ``self.sources``
+        records which, database by database."""
+        from .hsdb import database
+
+        db, source = database(self._hs, expressions, flags if isinstance(flags, list) else [flags] * len(expressions))
+        self.sources.append(source)
         return db, self._hs.Scratch(db)
 
     def find(self, data: bytes) -> dict[int, list[int]]:
