@@ -51,8 +51,9 @@ def _location(hs: Any, expressions: Sequence[bytes], flags: Sequence[int]) -> Pa
     directory = rules_cache_dir()
     if directory is None:
         return None
+    machine = os.uname().machine if hasattr(os, "uname") else os.name
     key = hashlib.sha256()
-    for part in (str(FORMAT), getattr(hs, "__version__", "?"), (os.uname().machine if hasattr(os, "uname") else os.name), str(hs.HS_MODE_BLOCK),
+    for part in (str(FORMAT), getattr(hs, "__version__", "?"), machine, str(hs.HS_MODE_BLOCK),
                  ",".join(map(str, flags))):
         key.update(part.encode() + b"\0")
     for expression in expressions:
