@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -16,8 +17,10 @@ import regex
 
 # Keywords that make a line worth checking for a base64 value (beside rule keywords).
 FIELD_TRIGGERS = ("passw", "secret", "token", "credential")
-TRIGGER_KEYWORDS = ("kind: secret", '"kind": "secret"', *FIELD_TRIGGERS)
 K8S_MARKERS = (b"kind: secret", b'"kind": "secret"', b"kind: \"secret\"")
+# The markers are keywords too, so the engine tells a Secret manifest from its keyword
+# hits (``Engine._is_kubernetes_secret``) instead of lowercasing 64 kB of every blob.
+TRIGGER_KEYWORDS = (*(marker.decode() for marker in K8S_MARKERS), *FIELD_TRIGGERS)
 K8S_HEAD = 65536  # a Secret manifest says so near its top
 
 _KEY = rb"""["']?(?P<key>[A-Za-z_][A-Za-z0-9_.\-]{0,120})["']?"""
@@ -35,6 +38,10 @@ _FIELD_AT = regex.compile(
 FIELD_GATE = (rb"(?:" + b"|".join(t.encode() for t in FIELD_TRIGGERS) + rb")[A-Za-z0-9_.\-]*"
               rb"""["']?[ \t]*[:=][ \t]*["']?[A-Za-z0-9+/]{16}""")
 K8S_GATES = tuple(regex.escape(marker, literal_spaces=True) for marker in K8S_MARKERS)
+# What must follow a trigger keyword for ``_FIELD_AT`` to match from its key's start: the
+# rest of the key, a separator and 16 base64 characters. A C-speed check per keyword hit;
+# most hits (``tokenize``, ``self.token = token``) fail it, and only the rest step back.
+_FIELD_TAIL = re.compile(rb"""[A-Za-z0-9_.\-]*["']?[ \t]*[:=][ \t]*["']?[A-Za-z0-9+/]{16}""")
 _IDENT = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 MAX_KEY = 120
 MIN_PRINTABLE_RATIO = 0.95
@@ -49,11 +56,6 @@ class EncodedValue:
     decoded: str
 
 
-def is_kubernetes_secret(data: bytes) -> bool:
-    head = data[:K8S_HEAD].lower()
-    return any(marker in head for marker in K8S_MARKERS)
-
-
 def find_encoded_values(data: bytes, offsets: list[int], whole_blob: bool) -> Iterator[EncodedValue]:
     """Encoded text values: every indented ``key: b64`` of a Secret manifest, else the
     credential fields whose key holds a trigger keyword at one of ``offsets``.
@@ -65,7 +67,9 @@ def find_encoded_values(data: bytes, offsets: list[int], whole_blob: bool) -> It
     if whole_blob:
         candidates = _K8S_ENTRY.finditer(data)
     else:
-        candidates = filter(None, (_FIELD_AT.match(data, _key_start(data, off)) for off in sorted(set(offsets))))
+        tail = _FIELD_TAIL.match
+        candidates = filter(None, (_FIELD_AT.match(data, _key_start(data, off))
+                                   for off in sorted(set(offsets)) if tail(data, off)))
     for m in candidates:
         start, end = m.span("value")
         if start in seen:

@@ -25,9 +25,10 @@ from . import filters
 from .encoded import (
     FIELD_GATE,
     K8S_GATES,
+    K8S_HEAD,
+    K8S_MARKERS,
     TRIGGER_KEYWORDS,
     find_encoded_values,
-    is_kubernetes_secret,
     rescan_text,
 )
 from .entropy import shannon_entropy
@@ -94,6 +95,7 @@ class Engine:
                 keywords.append(trigger)
                 self._keyword_rules.append([])
         self._triggers = frozenset(keywords.index(t) for t in TRIGGER_KEYWORDS)
+        self._k8s_markers = [(keywords.index(m.decode()), len(m)) for m in K8S_MARKERS]
         self._extra: dict[int, list[int]] = {}  # engine keyword index -> positions in extra_keywords
         for position, keyword in enumerate(extra_keywords):
             if keyword not in keywords:
@@ -165,7 +167,7 @@ class Engine:
                 continue
             matches.extend(self._confirm(compiled, data, rule_hits[rule_index], lines, path_factor))
         if decode and trigger_offsets:
-            decoded = self._scan_encoded(data, path, trigger_offsets, lines, gates)
+            decoded = self._scan_encoded(data, path, trigger_offsets, lines, gates, self._is_kubernetes_secret(hits))
             if decoded:
                 # The raw base64 of a value we decoded is the same leak, not a second one.
                 shadowed = {(m.rule_id, m.location) for m in decoded}
@@ -173,11 +175,16 @@ class Engine:
         matches.sort(key=lambda m: (m.location.line, m.location.column, m.rule_id))
         return matches
 
+    def _is_kubernetes_secret(self, hits: dict[int, list[int]]) -> bool:
+        """A marker of a Secret manifest lies within the blob's first ``K8S_HEAD`` bytes
+        (hits are sorted: the first is the earliest)."""
+        return any(index in hits and hits[index][0] + size <= K8S_HEAD for index, size in self._k8s_markers)
+
     def _scan_encoded(self, data: bytes, path: str, offsets: list[int], lines: Positions,
-                      gates: frozenset[int] | None) -> list[Match]:
+                      gates: frozenset[int] | None, whole: bool) -> list[Match]:
+        """``whole``: the blob is a Kubernetes Secret (every ``key: base64`` entry is a value)."""
         if gates is not None and self._field_gate not in gates and not gates & self._k8s_gates:
             return []  # neither a base64 credential field nor a Secret manifest is possible
-        whole = is_kubernetes_secret(data)
         found: list[Match] = []
         for value in find_encoded_values(data, offsets, whole):
             location, _ = lines.locate(value.start, value.end)

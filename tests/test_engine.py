@@ -59,6 +59,23 @@ def test_base64_value_in_kubernetes_secret_is_decoded_and_points_at_encoded_line
     assert m.location.line == 6 and m.location.column == len("  config: ") + 1
 
 
+BACKENDS = ["pure", *(["hyperscan"] if hyperscan_available() else [])]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("marker", ["kind: Secret", '"kind": "Secret"', 'kind: "Secret"', "KIND: SECRET"])
+@pytest.mark.parametrize("padding, secret_manifest", [(0, True), (65536 - 40, True), (65536 - 5, False), (70000, False)])
+def test_a_secret_manifest_is_told_by_a_marker_within_its_first_64_kb(backend, marker, padding, secret_manifest):
+    """Every ``key: base64`` entry of a Secret is decoded, whatever the key; the manifest's
+    marker must lie wholly within the first 64 kB (one that straddles it does not count)."""
+    engine = Engine(load_rules([DATA / "custom-rules.toml"], bundled=False), backend=backend)
+    encoded = base64.b64encode(f"token={TOKEN}".encode()).decode()
+    head = b"#" * (padding - 1) + b"\n" if padding else b""
+    data = head + f"{marker}\ndata:\n  config: {encoded}\n".encode()
+    found = engine.scan(data)
+    assert [(m.secret, m.decoded) for m in found] == ([(TOKEN, "base64")] if secret_manifest else [])
+
+
 def test_base64_credential_field_outside_kubernetes_is_decoded(engine):
     encoded = base64.b64encode(TOKEN.encode()).decode()
     [m] = engine.scan(f"desk_token: {encoded}\n".encode())
