@@ -35,6 +35,7 @@ from .entropy import shannon_entropy
 from .models import Match
 from .positions import Positions
 from .prefilter import make_prefilter
+from .regexcache import compile_pattern
 from .rules import CHARSETS, Rule
 
 WINDOW_BEFORE = 1024  # bytes of context a line-window may reach before its keyword
@@ -48,7 +49,8 @@ LOW_CONFIDENCE_PATH_PARTS = ("test", "tests", "testing", "fixtures", "examples",
 
 
 class _CompiledRule:
-    """A rule's regexes, compiled on first use: a pre-commit run touches few rules."""
+    """A rule's regexes, compiled on first use (a pre-commit run touches few rules), or
+    replayed from the per-user cache (``scanner.regexcache``)."""
 
     __slots__ = ("rule", "charset", "_pattern", "_allow")
 
@@ -61,13 +63,13 @@ class _CompiledRule:
     @property
     def pattern(self) -> regex.Pattern:
         if self._pattern is None:
-            self._pattern = regex.compile(self.rule.regex.encode())
+            self._pattern = compile_pattern(self.rule.regex.encode())
         return self._pattern
 
     @property
     def allow(self) -> tuple[regex.Pattern, ...]:
         if self._allow is None:
-            self._allow = tuple(regex.compile(p) for p in self.rule.allow)
+            self._allow = tuple(compile_pattern(p) for p in self.rule.allow)
         return self._allow
 
 

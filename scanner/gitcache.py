@@ -61,7 +61,6 @@ import json
 import os
 import struct
 import sys
-import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -69,6 +68,7 @@ from typing import Any, NamedTuple
 
 from . import __version__
 from .atomicfile import write_atomically
+from .usercache import prune
 from .models import Finding, ScanStats
 from .rules import Rule
 from .scan import ScanOptions
@@ -82,7 +82,6 @@ ID_BYTES = 20  # a SHA-1 blob id (SHA-256 repositories are not cached: their ids
 PATH_HASH_BYTES = 6  # 48 bits, packed with a 16-bit outcome index into one 64-bit value per entry
 MAX_OUTCOME_INDEX = 0xFFFF
 KEEP_NAMESPACES = 4  # newest cache files kept in DIR; older keys (old rules, old versions) are deleted
-STALE_TEMP_S = 24 * 3600  # temporary files older than this were left by a killed run
 
 # Skips the same bytes under the same options always get again.
 CACHEABLE_SKIPS = frozenset({"binary", "too-large"})
@@ -367,7 +366,7 @@ class HistoryCache:
         except (OSError, ValueError) as exc:
             stats.note(f"cache not written: {getattr(exc, 'strerror', None) or exc}")
             return
-        prune(self.directory, keep=self.path)
+        prune(self.directory, keep=self.path, suffix=SUFFIX, count=KEEP_NAMESPACES)
 
 
 def serialize(key: str, rows: dict[str, int], outcomes: Sequence[Outcome]) -> bytes:
@@ -442,35 +441,4 @@ def _touch(path: Path) -> None:
         pass
 
 
-def prune(directory: Path, keep: Path, suffix: str = SUFFIX, count: int = KEEP_NAMESPACES) -> None:
-    """Delete all but the ``count`` newest ``*suffix`` files (rules or versions that changed
-    long ago) and temporary files a killed run left; only files this package names."""
-    now = time.time()
-    namespaces: list[tuple[float, Path]] = []
-    try:
-        for entry in os.scandir(directory):
-            name = entry.name
-            if not name.endswith(suffix) or not entry.is_file(follow_symlinks=False):
-                continue
-            mtime = entry.stat(follow_symlinks=False).st_mtime
-            if name.startswith(".tmp-"):
-                if now - mtime > STALE_TEMP_S:
-                    _unlink(Path(entry.path))
-            elif len(name) == 32 + len(suffix) and all(c in "0123456789abcdef" for c in name[:32]):
-                namespaces.append((mtime, Path(entry.path)))
-    except OSError:
-        return
-    namespaces.sort(reverse=True)
-    for _, path in namespaces[count:]:
-        if path != keep:
-            _unlink(path)
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except OSError:
-        pass
-
-
-__all__ = ["CacheError", "HistoryCache", "Outcome", "blob_outcome", "cache_key", "prune"]
+__all__ = ["CacheError", "HistoryCache", "Outcome", "blob_outcome", "cache_key"]

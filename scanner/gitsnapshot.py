@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomicfile import write_atomically
-from .gitcache import prune
+from .usercache import prune
 from .history import Introduction
 from .models import Blob, Finding, Provenance, ScanStats
 from .rules import Rule

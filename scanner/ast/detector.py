@@ -27,6 +27,7 @@ import regex
 from ..engine import LOW_CONFIDENCE_PATH_PARTS
 from ..entropy import shannon_entropy
 from ..models import Match, ScanStats
+from ..regexcache import compile_pattern
 from ..rules import AST_RULE_IDS, Rule
 from . import ibkr, values
 from .facts import Binding, Role
@@ -88,7 +89,7 @@ class AstDetector:
             enabled = os.environ.get("BROKERSCAN_AST", "1").lower() not in ("0", "off", "false", "no")
         self.enabled = enabled
         self.rules = {r.id: r for r in rules if r.detector == "ast"}
-        self._allow = {r.id: tuple(regex.compile(p) for p in r.allow) for r in self.rules.values()}
+        self._allow = {r.id: tuple(compile_pattern(p) for p in r.allow) for r in self.rules.values()}
         self.gate = Gate(list(dict.fromkeys(k for r in self.rules.values() for k in r.keywords)), backend, enabled)
 
     def refine(self, data: bytes, path: str, encoding: str, matches: list[Match], stats: ScanStats,
