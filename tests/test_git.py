@@ -211,17 +211,26 @@ def test_corrupt_packed_object_kills_cat_file_and_the_scan_goes_on(repo):
 def test_object_reader_modes_agree(repo, single_process):
     from scanner.sources.git import ObjectReader, ObjectRef
 
-    repo.commit("a", {"small.txt": "x\n", "big.txt": "y" * 5000, "sub/z.txt": "z\n"})
-    blob = {p: repo.git("rev-parse", f"HEAD:{p}") for p in ("small.txt", "big.txt", "sub/z.txt")}
+    """Trees and blobs over the size cap come between blobs that must still be read whole
+    (the batch-command reader reads past their bytes, 1 MB at a time)."""
+    huge = "".join(f"{n:08d} of a blob over the cap\n" for n in range(80_000))  # 2.7 MB
+    repo.commit("a", {"small.txt": "x\n", "big.txt": "y" * 5000, "huge.txt": huge, "after.txt": "after\n",
+                      "sub/z.txt": "z\n", "sub/w.txt": "w\n"})
+    names = ("small.txt", "big.txt", "huge.txt", "after.txt", "sub/z.txt")
+    blob = {p: repo.git("rev-parse", f"HEAD:{p}") for p in names}
     tree = repo.git("rev-parse", "HEAD:sub")
     repo.loose_object_path(blob["sub/z.txt"]).unlink()
     refs = [ObjectRef(blob["small.txt"], b"small.txt"), ObjectRef(tree, b"sub"), ObjectRef(blob["big.txt"], b"big.txt"),
+            ObjectRef(blob["huge.txt"], b"huge.txt"), ObjectRef(blob["after.txt"], b"after.txt"),
             ObjectRef(blob["sub/z.txt"], b"sub/z.txt"), ObjectRef("0" * 40, b"nothing")]
+    trees: list = []
     with ObjectReader(str(repo.path)) as reader:
         reader.single = single_process
-        got = {r.ref.path: (r.data, r.reason) for r in reader.read(refs, max_size=1000)}
-    assert got == {b"small.txt": (b"x\n", None), b"big.txt": (None, "too-large"),
+        got = {r.ref.path: (r.data, r.reason) for r in reader.read(refs, max_size=1000, non_blobs=trees)}
+    assert got == {b"small.txt": (b"x\n", None), b"big.txt": (None, "too-large"), b"huge.txt": (None, "too-large"),
+                   b"after.txt": (b"after\n", None),
                    b"sub/z.txt": (None, "missing-object"), b"nothing": (None, "missing-object")}
+    assert [ref.path for ref in trees] == [b"sub"]
 
 
 def test_missing_tree_is_reported_not_fatal(repo):
