@@ -215,8 +215,8 @@ def test_a_history_scan_whose_worker_dies_names_every_blob_it_lost(tmp_path, mon
 
 
 def test_history_chunks_keep_every_blob_in_order_and_shrink_towards_the_end():
-    """Work is handed out in chunks; near the end they shrink so no worker is left with a
-    long last chunk while the other idles."""
+    """Work is handed out in chunks that grow from small ones; near the end they shrink so
+    no worker is left with a long last chunk while the other idles."""
     from scanner import gitscan
 
     for total in (0, 7, 4941, 40357):
@@ -224,5 +224,8 @@ def test_history_chunks_keep_every_blob_in_order_and_shrink_towards_the_end():
         assert [ref for chunk in chunks for ref in chunk] == list(range(total))
         assert all(len(c) <= gitscan.CHUNK_OBJECTS for c in chunks)
         if total > 4 * gitscan.CHUNK_OBJECTS:
-            assert len(chunks[-1]) < len(chunks[0]) // 10
+            # small first chunks (the newest blobs cost the most), then full ones, then a fine tail
+            assert [len(c) for c in chunks[:5]] == [250, 500, 1000, 2000, 4000]
+            assert max(map(len, chunks)) == gitscan.CHUNK_OBJECTS
+            assert len(chunks[-1]) < gitscan.CHUNK_OBJECTS // 10
             assert len(chunks[-2]) <= 2 * gitscan.MIN_CHUNK
