@@ -66,8 +66,9 @@ FIRST_CHUNK = 250  # chunks double from here up to CHUNK_OBJECTS (see ``_chunks`
 MIN_CHUNK = 50
 GROUP_OBJECTS = 128  # blobs per prefilter call (scan_many)
 GROUP_BYTES = 4 * 1024 * 1024
-# Chunks in flight per worker: the one it runs and the next. Three left two 2,000-blob chunks
-# queued behind a slow one on requests while the other worker ran out of work (0.3 s idle).
+# Chunks in flight per worker: only the one it runs, the next handed over when it answers
+# (under a millisecond; a chunk takes 50 ms or more). Three queued two large chunks behind a
+# slow one on requests while the other worker ran out of work and idled.
 WINDOW_PER_JOB = 1
 JUDGE_WINDOW_PER_JOB = 3  # judging tasks are small: a deeper queue hides the hand-over
 

@@ -75,6 +75,9 @@ def _compile_recording(pattern: str | bytes, flags: int) -> tuple[regex.Pattern,
     real = getattr(main, "_regex", None)
     if real is None:  # another layout of the package: compile, record nothing
         return regex.compile(pattern, flags), None
+    # Another thread compiling meanwhile would go through the recorder too: it still gets its
+    # pattern, and the call noted here then fails the ``call[0] != pattern`` check below
+    # (nothing is stored). Scans compile on their main thread.
     recorder = _Recorder(real)
     main._regex = recorder
     try:
