@@ -4,8 +4,10 @@ Two caches keep what a process would otherwise compile at every start (Hyperscan
 databases: ``scanner.hsdb``; ``regex`` programs: ``scanner.regexcache``). What they
 hold is fed to C code that trusts its input, so a file is read back only if it is a
 regular file (not a symlink) that the current user owns and nobody else may write,
-and its SHA-256 trailer matches; else the caller compiles as if there were no cache.
-Writes are atomic, and their errors are ignored: a cache only ever saves time.
+and its SHA-256 trailer matches. The trailer covers the file's name (its key) too: a
+valid file linked or copied under another key, say one database in place of another,
+fails the check. Otherwise the caller compiles as if there were no cache. Writes are
+atomic, and their errors are ignored: a cache only ever saves time.
 """
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ def read(path: Path, max_bytes: int) -> bytes | None:
     finally:
         os.close(fd)
     body, trailer = data[:-_TRAILER], data[-_TRAILER:]
-    return body if hashlib.sha256(body).digest() == trailer else None
+    return body if _checksum(path, body) == trailer else None
 
 
 def write(path: Path, body: bytes, keep: int) -> None:
@@ -60,12 +62,16 @@ def write(path: Path, body: bytes, keep: int) -> None:
 
     try:
         os.makedirs(path.parent, mode=0o700, exist_ok=True)
-        write_atomically(path, body + hashlib.sha256(body).digest(), suffix=path.suffix)
+        write_atomically(path, body + _checksum(path, body), suffix=path.suffix)
         if path.parent not in _pruned:  # once per process: a cold run writes dozens
             _pruned.add(path.parent)
             prune(path.parent, keep=path, suffix=path.suffix, count=keep)
     except Exception:  # noqa: BLE001 - read-only home, disk full: the next run compiles again
         return
+
+
+def _checksum(path: Path, body: bytes) -> bytes:
+    return hashlib.sha256(path.name.encode() + b"\0" + body).digest()
 
 
 def _owned_by_me(st: os.stat_result) -> bool:

@@ -50,7 +50,7 @@ def test_another_keyword_set_gets_its_own_database(cache: Path) -> None:
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "garbage-with-valid-trailer", "empty"])
 def test_a_damaged_file_is_compiled_again_and_rewritten(cache: Path, damage: str) -> None:
-    import hashlib
+    from scanner.usercache import _checksum
 
     _, answers = build()
     for path in cache.glob("*.db"):
@@ -61,7 +61,7 @@ def test_a_damaged_file_is_compiled_again_and_rewritten(cache: Path, damage: str
             del data[len(data) // 3:]
         elif damage == "garbage-with-valid-trailer":
             body = os.urandom(4096)
-            data = bytearray(body + hashlib.sha256(body).digest())
+            data = bytearray(body + _checksum(path, body))
         else:
             data = bytearray()
         path.write_bytes(bytes(data))
@@ -69,6 +69,18 @@ def test_a_damaged_file_is_compiled_again_and_rewritten(cache: Path, damage: str
     assert rebuilt.sources == ["compiled", "compiled"]
     assert again == answers
     assert build()[0].sources == ["cache", "cache"]  # the damaged files were replaced
+
+
+def test_one_database_in_place_of_another_is_not_loaded(cache: Path) -> None:
+    """One valid database of this user linked in place of the other (the keyword database
+    as the gate database, say, which would make gated rules skip where they should look)
+    is not loaded: the checksum covers the file's key."""
+    _, expected = build()
+    kept, replaced = sorted(cache.glob("*.db"))
+    replaced.unlink()
+    replaced.hardlink_to(kept)
+    prefilter, answers = build()
+    assert sorted(prefilter.sources) == ["cache", "compiled"] and answers == expected
 
 
 def test_a_file_others_may_write_is_not_trusted(cache: Path) -> None:

@@ -10,7 +10,7 @@ import regex
 
 from scanner.regexcache import compile_with_source
 from scanner.rules import load_rules
-from scanner.usercache import _TRAILER
+from scanner.usercache import _TRAILER, _checksum
 
 PATTERN = rb"(?i)(?<![a-z0-9_])tws_password[ \t]*=[ \t]*(?P<secret>[A-Za-z0-9]{8,})"
 TEXT = b"x=1\nTWS_PASSWORD = Xq7PzL2mWk9R\ntws_password=short\n"
@@ -64,21 +64,21 @@ def test_flags_and_text_kind_are_part_of_the_key(cache: Path) -> None:
 
 def damage_all(cache: Path, how) -> None:
     for path in cache.glob("*.re"):
-        path.write_bytes(how(path.read_bytes()))
+        path.write_bytes(how(path, path.read_bytes()))
 
 
-def stored(body: bytes) -> bytes:
-    import hashlib
-
-    return body + hashlib.sha256(body).digest()
+def stored(path: Path, body: bytes) -> bytes:
+    """``body`` as the cache writes it at ``path``: with a valid trailer."""
+    return body + _checksum(path, body)
 
 
 @pytest.mark.parametrize("how", [
-    pytest.param(lambda data: data[:len(data) // 2], id="truncated"),
-    pytest.param(lambda data: data[:10] + bytes([data[10] ^ 0xFF]) + data[11:], id="flipped"),
-    pytest.param(lambda data: stored(b"not marshal data"), id="garbage-with-valid-trailer"),
-    pytest.param(lambda data: stored(marshal.dumps((PATTERN, 0, [1, 2, 3]))), id="a-call-the-extension-refuses"),
-    pytest.param(lambda data: stored(marshal.dumps((b"other", *marshal.loads(data[:-_TRAILER])[1:]))),
+    pytest.param(lambda path, data: data[:len(data) // 2], id="truncated"),
+    pytest.param(lambda path, data: data[:10] + bytes([data[10] ^ 0xFF]) + data[11:], id="flipped"),
+    pytest.param(lambda path, data: stored(path, b"not marshal data"), id="garbage-with-valid-trailer"),
+    pytest.param(lambda path, data: stored(path, marshal.dumps((PATTERN, 0, [1, 2, 3]))),
+                 id="a-call-the-extension-refuses"),
+    pytest.param(lambda path, data: stored(path, marshal.dumps((b"other", *marshal.loads(data[:-_TRAILER])[1:]))),
                  id="another-pattern's-program"),
 ])
 def test_an_unusable_file_is_compiled_again_and_rewritten(cache: Path, how) -> None:
@@ -87,6 +87,17 @@ def test_an_unusable_file_is_compiled_again_and_rewritten(cache: Path, how) -> N
     again, where = compile_with_source(PATTERN)
     assert where == "compiled" and matches(again, TEXT) == expected
     assert compile_with_source(PATTERN)[1] == "cache"
+
+
+def test_a_valid_file_under_another_key_is_not_replayed(cache: Path) -> None:
+    """A file linked or copied under another key fails its checksum (the name is part of it)."""
+    compile_with_source(PATTERN)
+    compile_with_source(b"unrelated")
+    mine, other = sorted(cache.glob("*.re"), key=lambda p: b"unrelated" in p.read_bytes())
+    mine.unlink()
+    mine.hardlink_to(other)
+    again, where = compile_with_source(PATTERN)
+    assert where == "compiled" and again.search(TEXT)
 
 
 def test_a_file_others_may_write_is_not_replayed(cache: Path) -> None:
