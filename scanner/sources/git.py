@@ -318,10 +318,12 @@ class ObjectReader:
         else:
             option = "--batch"
         try:
-            return subprocess.Popen(git_argv(self.cwd, *GIT_MEMORY, "cat-file", option), stdin=subprocess.PIPE,
+            proc = subprocess.Popen(git_argv(self.cwd, *GIT_MEMORY, "cat-file", option), stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=git_env())
         except FileNotFoundError:
             raise GitError("git is not installed or not on PATH") from None
+        _widen(proc.stdout)
+        return proc
 
     def close(self) -> None:
         for proc in self._procs.values():
@@ -451,6 +453,24 @@ def _read_past(stream, count: int) -> bool:
             return False
         count -= len(chunk)
     return True
+
+
+# cat-file's output pipe. At the default 64 kB git stops after a dozen small blobs while
+# the worker scans a group; at 1 MB it runs ahead. On the 20,000-commit history: 4.45 s
+# against 4.78 s (medians of 4, alternating), system time 0.7 against 1.05 s; requests and
+# ib_async unchanged.
+PIPE_BYTES = 1 << 20
+
+
+def _widen(stream) -> None:
+    """Give ``stream``'s pipe ``PIPE_BYTES`` (Linux; elsewhere, or past the system's
+    limit, it keeps its size)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError, ValueError):
+        pass
 
 
 PIPE_MIN_CAPACITY = 4096  # a pipe holds at least one page, even under the kernel's per-user pipe limits
