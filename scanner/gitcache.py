@@ -68,11 +68,11 @@ from typing import Any, NamedTuple
 
 from . import __version__
 from .atomicfile import write_atomically
-from .usercache import prune
 from .models import Finding, ScanStats
 from .rules import Rule
 from .scan import ScanOptions
 from .sources.git import ObjectRef
+from .usercache import prune
 
 CACHE_FORMAT = 1
 MAGIC = b"BSGITC\x00\x01"

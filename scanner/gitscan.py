@@ -70,7 +70,6 @@ GROUP_BYTES = 4 * 1024 * 1024
 # (under a millisecond; a chunk takes 50 ms or more). Three queued two large chunks behind a
 # slow one on requests while the other worker ran out of work and idled.
 WINDOW_PER_JOB = 1
-JUDGE_WINDOW_PER_JOB = 3  # judging tasks are small: a deeper queue hides the hand-over
 
 
 def display_path(ref: ObjectRef) -> str:
@@ -447,7 +446,7 @@ class _Workers:
         results: list[tuple[ObjectRef, list[Finding] | None]] = []
         stats = ScanStats()
         tasks = (("judge", refs[i:i + JUDGE_CHUNK]) for i in range(0, len(refs), JUDGE_CHUNK))
-        for outcome in self._pool.map(tasks, JUDGE_WINDOW_PER_JOB):
+        for outcome in self._pool.map(tasks):  # the pool's own window: judging tasks are small
             if isinstance(outcome, Lost):
                 lost_stats = _lost_chunk(outcome)[1]
                 outcome = ([(ref, None) for ref in outcome.args[1]], lost_stats)

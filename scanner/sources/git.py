@@ -284,17 +284,18 @@ class BlobRead(NamedTuple):
 
 
 class ObjectReader:
-    """Reads blobs through ``git cat-file``, checking type and size before reading contents.
+    """Reads blobs through ``git cat-file``; trees and blobs over the size cap are never held.
 
     With git 2.36 or later one ``cat-file --batch-command`` process answers one
     ``contents`` request per object: the header tells a tree or a blob above
     ``max_size``, whose bytes are then read past in pieces, never held (git inflates
     them; a separate ``info`` round first cost a history of small files about 6 % of
     its scan). Older git gets a ``--batch-check`` process, so that sizes are checked
-    before a ``--batch`` process reads contents. A process that dies (git dies on a corrupt object) is restarted and the object
-    it died on is reported as ``corrupt-object``. The processes run with a small
-    delta-base cache and pack window, which halves their memory at no cost in speed
-    (a history scan runs one reader per worker).
+    before a ``--batch`` process reads contents. A process that dies (git dies on a
+    corrupt object) is restarted and the object it died on is reported as
+    ``corrupt-object``. The processes run with a small delta-base cache and pack window,
+    which halves their memory at no cost in speed (a history scan runs one reader per
+    worker).
     """
 
     MAX_PENDING = 512  # object names written before reading answers; stays below one pipe buffer
