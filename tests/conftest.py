@@ -54,6 +54,14 @@ def run_cli(*args: str, cwd: Path | str | None = None, stdin: bytes | None = Non
 
 
 @pytest.fixture
+def user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A per-user cache of this test's own, turned on: its folder (``BROKERSCAN_CACHE_DIR``)."""
+    monkeypatch.setenv("BROKERSCAN_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("BROKERSCAN_NO_CACHE", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
 def write(tmp_path: Path):
     """write('a/b.txt', 'text') -> Path, creating folders."""
 

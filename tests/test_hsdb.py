@@ -17,10 +17,8 @@ TEXT = b"x = 1\nTWS_PASSWORD=Xq7PzL2mWk9R\nflexweb and IbPassword\n"
 
 
 @pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("BROKERSCAN_CACHE_DIR", str(tmp_path))
-    monkeypatch.delenv("BROKERSCAN_NO_CACHE", raising=False)
-    return tmp_path / "hyperscan"
+def cache(user_cache: Path) -> Path:
+    return user_cache / "hyperscan"
 
 
 def build(keywords=KEYWORDS):

@@ -17,10 +17,8 @@ TEXT = b"x=1\nTWS_PASSWORD = Xq7PzL2mWk9R\ntws_password=short\n"
 
 
 @pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("BROKERSCAN_CACHE_DIR", str(tmp_path))
-    monkeypatch.delenv("BROKERSCAN_NO_CACHE", raising=False)
-    return tmp_path / "regex"
+def cache(user_cache: Path) -> Path:
+    return user_cache / "regex"
 
 
 def matches(pattern: regex.Pattern, text: bytes | str) -> list:
