@@ -107,6 +107,30 @@ def test_large_files_stay_regex_only(monkeypatch):
     assert stats.notes == {"ast: file too large, regex only": 1}
 
 
+def test_minified_script_bundles_stay_regex_only():
+    """A bundle of 32 kB or more with lines averaging over 1,000 bytes is never parsed (the
+    parse costs ~0.5 s per MB): the regex findings stay as the engine reported them, and the
+    same code laid out by a person, or a one-line JSON document, is still parsed."""
+    padding = "".join(f"var a{i}=function(e){{return e+{i}}};" for i in range(1500))  # ~50 kB, one line
+    code = 'const db_password=process.env.DB_PASS;const cfg={password:"Bg4-Kq9z-Lm2"};'
+    ast_only = load_rules([ROOT / "rules" / "ast.toml"], bundled=False)
+
+    found, stats = scan(padding + code + "\n", "dist/app.min.js")
+    assert [f[1:] for f in found] == [("naive-credential", "regex", "process.env.DB_PASS"),
+                                      ("naive-credential", "regex", "Bg4-Kq9z-Lm2")]
+    assert stats.notes == {"ast: minified, regex only": 1}
+    assert scan(padding + code + "\n", "dist/app.min.js", ast_only)[0] == []
+
+    laid_out = padding.replace(";", ";\n") + code.replace(";", ";\n")
+    found, stats = scan(laid_out, "src/app.js")
+    assert [f[1:] for f in found] == [("naive-credential", "regex+ast", "Bg4-Kq9z-Lm2")]  # the env lookup: dropped
+    assert stats.notes["ast: files parsed"] == 1
+
+    document = json.dumps({"padding": padding, "password": "Bg4-Kq9z-Lm2"})
+    found, stats = scan(document, "settings.json", ast_only)
+    assert [f[1:] for f in found] == [("hardcoded-credential", "ast", "Bg4-Kq9z-Lm2")]
+
+
 def test_only_files_with_a_keyword_and_a_literal_are_parsed():
     ast_only = load_rules([ROOT / "rules" / "ast.toml"], bundled=False)
     _, stats = scan("def f(x):\n    return x + 1\n", "plain.py", ast_only)

@@ -40,6 +40,13 @@ from .tree import TreeDocument
 GENERIC_RULE = AST_RULE_IDS[0]
 NOTHING_TO_JUDGE: tuple[()] = ()  # ``tree_offsets``: no match, nothing worth parsing
 MAX_PARSE_BYTES = 1024 * 1024  # larger files (minified bundles, data dumps) stay regex-only
+# Minified script bundles stay regex-only too, at any size: tree-sitter reads them at about
+# 2 MB/s (requests' history holds three vendored swagger-ui bundles of 0.4-1 MB, 0.9 CPU-s of
+# parsing for no finding), and their names are the bundler's. Only script syntaxes: a JSON
+# document on one line is data whose names are the author's.
+MINIFIED_SYNTAXES = frozenset({"javascript", "typescript", "tsx"})
+MINIFIED_MIN_BYTES = 32 * 1024
+MINIFIED_LINE_BYTES = 1000  # mean line length; hand-written code stays far below it
 
 # How much a binding's syntactic role says "this literal is the credential".
 ROLE_FACTOR = {
@@ -81,6 +88,16 @@ class Candidate:
     test: bool  # marked as test data by its name, value or enclosing test function
 
 
+def regex_only(syntax: str, data: bytes) -> str | None:
+    """Why ``data`` is never parsed (``file too large``, ``minified``), or ``None``."""
+    if len(data) > MAX_PARSE_BYTES:
+        return "file too large"
+    if (syntax in MINIFIED_SYNTAXES and len(data) >= MINIFIED_MIN_BYTES
+            and len(data) > MINIFIED_LINE_BYTES * (data.count(b"\n") + 1)):
+        return "minified"
+    return None
+
+
 class AstDetector:
     """Syntax-aware detection for one process; grammars load lazily on first use."""
 
@@ -120,7 +137,7 @@ class AstDetector:
         if not self.enabled:
             return None
         syntax = syntax_for(path)
-        if syntax is None or syntax not in GRAMMARS or syntax in LINE_FORMATS or len(data) > MAX_PARSE_BYTES:
+        if syntax is None or syntax not in GRAMMARS or syntax in LINE_FORMATS or regex_only(syntax, data):
             return None
         if self.gate.mentions_library(gate_hits):
             return None
@@ -134,9 +151,10 @@ class AstDetector:
             return matches
         if syntax == DOCS:
             return _downgrade_documentation(matches, path, stats)
-        if len(data) > MAX_PARSE_BYTES:  # never parsed: not worth a keyword pass either
+        reason = regex_only(syntax, data)
+        if reason:  # never parsed: not worth a keyword pass either
             if matches:
-                stats.note("ast: file too large, regex only")
+                stats.note(f"ast: {reason}, regex only")
             return matches
         hits = gate_hits if gate_hits is not None else self.gate.hits(data)
         if not matches and not self.gate.worth_parsing(data, hits, syntax):
