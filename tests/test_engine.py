@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from scanner.engine import Engine
-from scanner.prefilter import PurePrefilter, hyperscan_available, make_prefilter
+from scanner.models import Blob, Provenance, ScanStats
+from scanner.prefilter import JOIN_MAX_BYTES, PurePrefilter, hyperscan_available, make_prefilter
 from scanner.rules import load_rules
+from scanner.scan import BlobScanner, ScanOptions
 
 DATA = Path(__file__).parent / "data"
 TOKEN = "acmedesk_Q7rV2lMz8KpW4nXt9BcD"
@@ -99,19 +101,43 @@ def test_one_prefilter_call_for_many_blobs_gives_each_blob_its_own_hits():
     """A batch is scanned joined by NUL bytes: hits must land in the right blob, at offsets
     relative to it, and a keyword must never match across two blobs."""
     keywords = ["password", "tws_", "acct", "-----begin"]
-    blobs = [b"Password=1 TWS_USERID", b"", b"pass", b"word acct", b"x" * 5000 + b"ACCT", b"tws_", b"nothing",
-             b"-----BEGIN"]
+    large = b"acct " + b"x" * JOIN_MAX_BYTES + b" password"  # scanned on its own, between joined ones
+    blobs = [b"Password=1 TWS_USERID", b"", b"pass", b"word acct", b"x" * 5000 + b"ACCT", large, b"tws_",
+             b"nothing", b"-----BEGIN"]
     hyperscan = make_prefilter(keywords, "hyperscan")
     expected = [PurePrefilter(keywords).find(blob) for blob in blobs]
     assert hyperscan.find_many(blobs) == expected
     assert expected[2] == {} and expected[3] == {2: [5]}  # "pass" + "word" is no "password"
+    assert expected[5] == {2: [0], 0: [len(large) - 8]} and expected[6] == {1: [0]}
+
+
+@pytest.mark.skipif(not hyperscan_available(), reason="hyperscan not installed on this platform")
+def test_presence_keywords_are_reported_for_every_blob_of_a_batch():
+    """A keyword read only for its presence (``first_only``: Hyperscan reports its first match
+    per call) must still be reported for each blob of a joined batch that holds it."""
+    keywords = ["ib_async", "password", "ib_insync"]
+    blobs = [b"nothing", b"import ib_async", b"password", b"from IB_ASYNC import IB; ib_insync",
+             b"x" * JOIN_MAX_BYTES + b"ib_async", b"", b"ib_insync ib_async"]
+    first_only = frozenset({0, 2})
+    expected = [PurePrefilter(keywords, first_only=first_only).find(blob) for blob in blobs]
+    assert make_prefilter(keywords, "hyperscan", first_only=first_only).find_many(blobs) == expected
+    assert [sorted(hits) for hits in expected] == [[], [0], [1], [0, 2], [0], [], [0, 2]]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_file_of_a_batch_that_names_a_client_library_gets_its_client_call_findings(backend):
+    """The AST judges client calls wherever a file names an IBKR client library: each file of
+    a batch that does must get its finding, not only the first (Hyperscan used to report the
+    library names for the first file of each prefilter call only)."""
+    code = b"from ib_async import IB\nib = IB()\nib.connect('127.0.0.1', 7496, 17, 4, False, 'DU7305518')\n"
+    blobs = [Blob(code, Provenance("file", f"live{i}.py")) for i in range(3)]
+    found = BlobScanner(load_rules(), ScanOptions(backend=backend)).scan_many(blobs, ScanStats())
+    assert [[(f.rule_id, f.secret) for f in each] for each in found] == [
+        [("ibkr-client-literal-account", "DU7305518")]] * 3
 
 
 def test_a_batch_scan_of_the_demo_tree_equals_file_by_file_scans(tmp_path):
     """``scan_many`` (one prefilter call per batch) must find exactly what ``scan_blob`` finds."""
-    from scanner.models import Blob, Provenance, ScanStats
-    from scanner.scan import BlobScanner, ScanOptions
-
     scanner = BlobScanner(load_rules(), ScanOptions())
     demo = sorted(p for p in (DATA.parents[1] / "fixtures" / "demo").rglob("*") if p.is_file())
     blobs = [Blob(p.read_bytes(), Provenance(kind="file", path=p.name)) for p in demo]
