@@ -51,8 +51,25 @@ def check_examples(rules: Sequence[Rule], backend: str = "auto") -> list[Example
             if example.secret not in secrets:
                 detail = f"expected secret {example.secret!r}, got {secrets or 'no match'}"
                 failures.append(ExampleFailure(rule.id, rule.source, "example", example.text, detail))
+            elif rule.gate and rule.regex and not _gate_inside_match(rule, example.text, example.secret):
+                detail = "the gate does not match inside the rule's match (it must: see rules/README.md, Gates)"
+                failures.append(ExampleFailure(rule.id, rule.source, "example", example.text, detail))
         for negative in rule.negatives:
             secrets = secrets_of(rule.id, negative, getattr(negative, "path", None))
             if secrets:
                 failures.append(ExampleFailure(rule.id, rule.source, "negative", negative, f"matched {secrets}"))
     return failures
+
+
+def _gate_inside_match(rule: Rule, text: str, secret: str) -> bool:
+    """Whether ``rule.gate`` matches inside the text of the match that yields ``secret``: the
+    engine skips a window where the gate does not match (``Engine._confirm``)."""
+    import re
+
+    from .regexcache import compile_pattern
+
+    gate = re.compile(rule.gate.encode(), re.IGNORECASE)  # type: ignore[union-attr]
+    for m in compile_pattern(rule.regex.encode()).finditer(text.encode()):
+        if m.group("secret").decode(errors="replace").strip() == secret.strip():
+            return gate.search(m.group()) is not None
+    return True  # the secret came from a decoded value or the AST: the example check covers it

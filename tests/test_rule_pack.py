@@ -77,13 +77,66 @@ def test_frequent_keyword_rules_have_gates():
 
 
 @pytest.mark.parametrize("rule", GATED, ids=lambda r: r.id)
-def test_a_gate_holds_for_every_example(rule):
-    """A gate is a necessary condition: a blob it rejects must hold no match of the rule."""
-    import re
+def test_a_gate_holds_inside_every_example_match(rule):
+    """A gate is a necessary condition of the match itself: a window it rejects must hold no
+    match of the rule (``rules test`` reports a gate that does not)."""
+    from scanner.ruletest import _gate_inside_match
 
-    gate = re.compile(rule.gate.encode(), re.IGNORECASE)
     for example in rule.examples:
-        assert gate.search(example.text.encode()), (rule.id, example.text)
+        assert _gate_inside_match(rule, example.text, example.secret), (rule.id, example.text)
+
+
+def test_rules_test_reports_a_gate_outside_the_match(tmp_path):
+    """A gate that matches only the example's context would let the engine skip windows that
+    hold the match; ``rules test`` says so."""
+    from scanner.rules import load_rules as load
+
+    path = tmp_path / "gated.toml"
+    path.write_text(r"""[[rules]]
+id = "acme-token"
+title = "ACME token"
+description = "test"
+severity = "high"
+keywords = ["acme_token"]
+gate = "deployment"
+regex = '''acme_token\s*=\s*"(?P<secret>[A-Za-z0-9]{24})"'''
+help = "test"
+examples = [{ text = "deployment: prod\nacme_token = \"Zq9Lk2mRt7Bg4Kq9zLm2Xw8P\"", secret = "Zq9Lk2mRt7Bg4Kq9zLm2Xw8P" }]
+negatives = ['acme_token = ""']
+""")
+    failures = check_examples(load([path], bundled=False))
+    assert [(f.rule_id, f.kind) for f in failures] == [("acme-token", "example")]
+    assert "gate does not match inside" in failures[0].detail
+
+
+@pytest.mark.skipif(not hyperscan_available(), reason="hyperscan wheel not installed")
+def test_long_windows_are_confirmed_only_where_their_gate_matches(monkeypatch):
+    """In a bulk scan a gated rule's 4 kB window is regex-checked only when the gate matches
+    inside it, even where the blob's gate is open elsewhere; findings do not change."""
+    import scanner.engine
+    from scanner.engine import Engine
+    from scanner.rules import regex_rules
+
+    monkeypatch.setattr(scanner.engine, "GATES_AFTER_BYTES", 0)
+    rule = next(r for r in RULES if r.id == "ibkr-generic-password")
+    mention = "See github.com/InteractiveBrokers for the API.\n"
+    neutral = "Nothing to see in this line of the docs.\n" * 120  # 4.9 kB: windows stay apart
+    secret = "Vq8-Rt5m-Zk3w"
+    blob = (mention + neutral + mention + neutral + "IB_PASSWORD = '" + secret + "'\n" + neutral
+            + mention + neutral + "The IBC class: ib_insync.IBC.password.\n").encode()  # opens the blob's gate
+    engines = {b: Engine(regex_rules([rule]), backend=b) for b in ("pure", "hyperscan")}
+    checked: list[tuple[int, int]] = []
+    pattern = engines["hyperscan"]._compiled[0].pattern
+
+    class Counting:
+        def finditer(self, data, lo, hi, **kw):
+            checked.append((lo, hi))
+            return pattern.finditer(data, lo, hi, **kw)
+
+    monkeypatch.setattr(engines["hyperscan"]._compiled[0], "_pattern", Counting())
+    found = {b: [(m.rule_id, m.secret) for m in e.scan(blob, "notes.txt")] for b, e in engines.items()}
+    assert found["hyperscan"] == found["pure"] == [("ibkr-generic-password", secret)]
+    assert len(checked) == 1 and checked[0][0] <= blob.index(b"IB_PASSWORD") < checked[0][1]
 
 
 @pytest.mark.skipif(not hyperscan_available(), reason="hyperscan wheel not installed")
