@@ -217,6 +217,9 @@ def test_regex_match_on_a_value_the_ast_rejects_is_downgraded():
     (b'import ib_async\nib.connect("127.0.0.1", 7497, clientId=1)\n', False),  # no account argument
     (b'import ib_async\ndef connect(self, host="127.0.0.1", port=7497, account=""):\n', False),
     (b'import ib_async\nib.portfolio(account)\n', False),  # a variable, not a literal
+    (b"import ib_async\nib.reqPnL(account, '')\n", False),  # an empty string binds nothing
+    (b'import ib_async\nib.reqPnL("", account="U4829173")\n', True),
+    (b"import ib_async\nib.reqPnL('U4829173', '')\n", True),
     (b'ib.connect("127.0.0.1", 7497, 1, 4, False, "DU7305518")\n', False),  # no client library named
 ])
 def test_library_files_are_parsed_only_where_a_client_call_could_hold_a_literal(source, possible):

@@ -76,6 +76,25 @@ def test_a_line_whose_regex_matches_change_is_judged_again(repo, tmp_path):
     assert reused(plain) == 2
 
 
+def test_a_client_library_file_is_judged_at_its_client_calls(repo, tmp_path):
+    """A file naming an IBKR client library is judged at its possible client calls and their
+    literals (each literal's own line, also in a call split over lines): unchanged calls keep
+    their verdict and a new literal is judged again, with the findings of a full parse."""
+    for version, account in enumerate(("DU7305518", "DU7305518", "DU7305518", "U4829173", "U4829173")):
+        repo.commit(f"v{version}", {
+            "bot/live.py": "from ib_async import IB\nib = IB()\n"
+                           f"ib.connect('127.0.0.1', 7496, 17, 4, False, '{account}')\n"
+                           f"ib.reqPnL(account, '')\nstep = {version}\n",
+            "bot/split.py": "from ibind import IbkrClient\nclient = IbkrClient(\n"
+                            f"    account_id='{account}',\n)\nstep = {version}\n"})
+    plain, oracle = both_ways(repo, tmp_path)
+    assert found(plain) == found(oracle)
+    assert {(f["path"], f["secret"]) for f in plain["findings"]} == {
+        ("bot/live.py", "DU7305518"), ("bot/live.py", "U4829173"),
+        ("bot/split.py", "DU7305518"), ("bot/split.py", "U4829173")}
+    assert reused(plain) == 6  # versions 1, 2 and 4 of each file
+
+
 def test_results_do_not_depend_on_jobs(repo):
     files = {f"pkg/m{n:03}.py": f"v = {n}\n" for n in range(420)}
     for version in range(3):

@@ -132,18 +132,24 @@ class AstDetector:
         use it to judge a line once, in the version of a file that introduced it
         (``scanner.history_ast``).
 
-        ``None`` also when an IBKR client library is mentioned: client calls are found
-        anywhere in the tree, not only at credential names."""
+        In a file that names an IBKR client library, the offsets include each possible
+        client call and its literal arguments (``ibkr.client_call_sites``); ``None`` when an
+        argument list cannot be read without parsing."""
         if not self.enabled:
             return None
         syntax = syntax_for(path)
         if syntax is None or syntax not in GRAMMARS or syntax in LINE_FORMATS or regex_only(syntax, data):
             return None
+        calls: list[int] = []
         if self.gate.mentions_library(gate_hits):
-            return None
-        if not matches and not self.gate.worth_parsing(data, gate_hits, syntax):
+            sites = ibkr.client_call_sites(data)
+            if sites is None:
+                return None
+            calls = sites
+        if not matches and not calls and not self.gate.worth_parsing(data, gate_hits, syntax):
             return NOTHING_TO_JUDGE
-        return self.gate.credential_names(data, gate_hits, syntax, gated=False) + self.gate.parse_time_offsets(data, syntax)
+        return (calls + self.gate.credential_names(data, gate_hits, syntax, gated=False)
+                + self.gate.parse_time_offsets(data, syntax))
 
     def _refine(self, data: bytes, path: str, encoding: str, matches: list[Match], stats: ScanStats,
                 syntax: str | None, gate_hits: dict[int, list[int]] | None = None) -> list[Match]:

@@ -51,7 +51,9 @@ LIBRARY_KEYWORDS = (b"ib_insync", b"ib_async", b"ibind", b"ibflex")
 ALWAYS_PARSE = (*LIBRARY_KEYWORDS, b"flexwebservice")
 
 
-_LITERAL_START = re.compile(rb"[\"'`0-9]")
+# A digit, or a quote that does not close at once: an empty string ('' in ``reqPnL(account, '')``,
+# in ib_insync's docstrings) binds nothing a finding could be made of.
+_LITERAL_START = re.compile(rb"(?P<empty>([\"'`])\2)|[0-9]|[\"'`]")
 MAX_CALLS_LOOKED_AT = 200  # as many as ``TreeDocument.calls_named`` looks at
 
 
@@ -59,12 +61,23 @@ def literal_client_call_possible(data: bytes) -> bool:
     """Could the parse find a client call with a literal credential or account argument?
     The parse gate for files that mention a client library, whose only reason to be parsed
     is such a call: a library's own source mentions itself in every file and every version
-    of its history, and calls ``connect("127.0.0.1", 7497)`` in its examples.
+    of its history, and calls ``connect("127.0.0.1", 7497)`` in its examples."""
+    sites = client_call_sites(data)
+    return sites is None or bool(sites)
+
+
+def client_call_sites(data: bytes) -> list[int] | None:
+    """Where a client call could bind a literal credential or account: the offsets of its
+    callee and of each literal in its argument list, for every such call. ``None`` when an
+    argument list cannot be read without parsing (nested parentheses, or no ``)`` in 4 kB).
+    History scans judge a library file's versions by the lines at these offsets
+    (``AstDetector.tree_offsets``).
 
     A necessary condition, read without parsing: ``callee(`` (how ``calls_named`` finds
     calls), not a ``def``, whose argument list holds a quote or a digit, and either names
     one of the call's credential or account parameters or has enough commas to reach one
-    by position. An argument list with nested parentheses counts as possible."""
+    by position. An empty string is no literal here: no credential or account can be empty."""
+    sites: list[int] = []
     for call in CLIENT_CALLS.values():
         if not mentions(call, data):
             continue
@@ -76,11 +89,15 @@ def literal_client_call_possible(data: bytes) -> bool:
             if data[max(0, pos - 4):pos] != b"def ":
                 open_at = pos + len(needle)
                 close_at = data.find(b")", open_at, open_at + 4096)
-                arguments = data[open_at:close_at] if close_at >= 0 else b"("
-                if b"(" in arguments or (_LITERAL_START.search(arguments) and _may_reach(call, arguments)):
-                    return True
+                if close_at < 0 or b"(" in data[open_at:close_at]:
+                    return None
+                arguments = data[open_at:close_at]
+                literals = [open_at + m.start() for m in _LITERAL_START.finditer(arguments) if m.group("empty") is None]
+                if literals and _may_reach(call, arguments):
+                    sites.append(pos)
+                    sites.extend(literals)
             pos = data.find(needle, pos + 1)
-    return False
+    return sites
 
 
 def _may_reach(call: ClientCall, arguments: bytes) -> bool:
