@@ -124,7 +124,21 @@ def client_parameter(callee: str, parameter: str, data: bytes) -> str | None:
 
 
 def mentions(call: ClientCall, data: bytes) -> bool:
-    return not call.libraries or any(lib in data for lib in call.libraries)
+    return not call.libraries or not mentioned_libraries(data).isdisjoint(call.libraries)
+
+
+_ALL_LIBRARIES = tuple(dict.fromkeys(lib for call in CLIENT_CALLS.values() for lib in call.libraries))
+_last_mentioned: tuple[bytes, frozenset[bytes]] = (b"", frozenset())
+
+
+def mentioned_libraries(data: bytes) -> frozenset[bytes]:
+    """The client libraries ``data`` names. Kept for the last blob asked about: every client
+    call is asked about the same blob in turn, and searching a large file once per call and
+    library was a third of ib_async's history scan."""
+    global _last_mentioned
+    if _last_mentioned[0] is not data:
+        _last_mentioned = (data, frozenset(lib for lib in _ALL_LIBRARIES if lib in data))
+    return _last_mentioned[1]
 
 
 def positional_parameters(call: ClientCall) -> dict[int, tuple[str, str]]:
