@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import regex
 
+from .regexcache import compile_pattern
+
 # Keywords that make a line worth checking for a base64 value (beside rule keywords).
 FIELD_TRIGGERS = ("passw", "secret", "token", "credential")
 K8S_MARKERS = (b"kind: secret", b'"kind": "secret"', b"kind: \"secret\"")
@@ -25,9 +27,9 @@ K8S_HEAD = 65536  # a Secret manifest says so near its top
 
 _KEY = rb"""["']?(?P<key>[A-Za-z_][A-Za-z0-9_.\-]{0,120})["']?"""
 _VALUE = rb"""["']?(?P<value>[A-Za-z0-9+/]{8,}={0,2})["']?"""
-_K8S_ENTRY = regex.compile(rb"(?m)^[ \t]+" + _KEY + rb"[ \t]*:[ \t]*" + _VALUE + rb"[ \t]*,?[ \t]*\r?$")
+_K8S_ENTRY = compile_pattern(rb"(?m)^[ \t]+" + _KEY + rb"[ \t]*:[ \t]*" + _VALUE + rb"[ \t]*,?[ \t]*\r?$")
 # A credential field read from the start of its key: ``db_password: "cTdS..."``, ``TOKEN=...``.
-_FIELD_AT = regex.compile(
+_FIELD_AT = compile_pattern(
     _KEY + rb"[ \t]*[:=][ \t]*" + _VALUE.replace(b"{8,}", b"{16,}") + rb"(?![A-Za-z0-9+/=])"
 )
 # Gates for the prefilter (necessary conditions, case-insensitive): a credential field

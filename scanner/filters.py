@@ -11,11 +11,13 @@ from collections.abc import Callable
 
 import regex
 
+from .regexcache import compile_pattern
+
 PLACEHOLDER_WORDS = (
     "your", "example", "placeholder", "changeme", "change_me", "change-me", "redacted",
     "dummy", "sample", "insert", "replace", "xxx", "***", "enter_", "<", ">", "todo",
 )
-_TEMPLATE = regex.compile(
+_TEMPLATE = compile_pattern(
     r"""
     \$\{[^}]*\}? | \{\{.*?\}?\}? | %\([^)]*\)s? | %[A-Za-z_][A-Za-z0-9_]*% |
     ^\$[A-Za-z_][A-Za-z0-9_]*$ | ^\$\(

@@ -20,14 +20,13 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
-import regex
-
 from .ast.languages import DOCS
 from .positions import Positions
 from .models import Finding, Match
+from .regexcache import compile_pattern
 
 TEXT_OUTPUTS = ("text/plain", "text/html", "text/markdown", "text/latex")
-_MAGIC = regex.compile(rb"(?m)^[ \t]*[%!]")  # IPython magics and shell escapes: not Python
+_MAGIC = compile_pattern(rb"(?m)^[ \t]*[%!]")  # IPython magics and shell escapes: not Python
 
 # detect(text, encoding, syntax, parse_text) -> matches in ``text``'s own coordinates
 Detect = Callable[[bytes, str, "str | None", "bytes | None"], list[Match]]

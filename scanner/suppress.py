@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import regex
 
+from .regexcache import compile_pattern
 from .models import Finding
 
-_INLINE = regex.compile(r"brokerscan:ignore(?:[ \t]*[=:]?[ \t]*(?P<ids>[a-z0-9-]+(?:[ \t]*,[ \t]*[a-z0-9-]+)*))?")
+_INLINE = compile_pattern(r"brokerscan:ignore(?:[ \t]*[=:]?[ \t]*(?P<ids>[a-z0-9-]+(?:[ \t]*,[ \t]*[a-z0-9-]+)*))?")
 
 
 def inline_ignored(line_text: str, rule_id: str) -> bool:
@@ -34,7 +35,7 @@ class Allowlist:
 
     @classmethod
     def build(cls, secrets: Sequence[str], stopwords: Sequence[str]) -> "Allowlist":
-        return cls(tuple(regex.compile(p) for p in secrets), tuple(w.lower() for w in stopwords))
+        return cls(tuple(compile_pattern(p) for p in secrets), tuple(w.lower() for w in stopwords))
 
     def allows(self, finding: Finding) -> bool:
         secret = finding.secret

@@ -145,3 +145,31 @@ def test_scan_findings_are_the_same_from_replayed_patterns(cache: Path) -> None:
     assert len(list(cache.glob("*.re"))) >= 10
     assert runs[0] == runs[1] and sum(map(len, runs[0])) > 10
 
+
+
+def test_the_modules_patterns_replay_and_match_as_compiled(cache: Path) -> None:
+    """The scanner's own module-level patterns (filters, the AST's value and name checks, the
+    line readers ...) go through the same cache at import; replayed, each must match as a
+    fresh compile does, on every line of the demo fixtures."""
+    import importlib
+
+    modules = ["scanner.filters", "scanner.encoded", "scanner.notebooks", "scanner.suppress", "scanner.ast.lines",
+               "scanner.ast.values", "scanner.ast.names", "scanner.ast.tree", "scanner.ast.detector"]
+    found: list[regex.Pattern] = []
+    for name in modules:
+        for value in vars(importlib.import_module(name)).values():
+            for item in value.values() if isinstance(value, dict) else [value]:
+                if isinstance(item, regex.Pattern):
+                    found.append(item)
+    assert len(found) >= 25
+    demo = Path(__file__).resolve().parents[1] / "fixtures" / "demo"
+    lines = [line for path in sorted(demo.rglob("*")) if path.is_file() for line in path.read_bytes().splitlines()]
+    assert len(lines) > 100
+    for pattern in found:
+        assert compile_with_source(pattern.pattern, pattern.flags)[1] == "compiled"
+        replayed, where = compile_with_source(pattern.pattern, pattern.flags)
+        fresh = regex.compile(pattern.pattern, pattern.flags)
+        assert where == "cache" and replayed.groupindex == fresh.groupindex
+        texts = lines if isinstance(pattern.pattern, bytes) else [line.decode("latin-1") for line in lines]
+        for text in texts:
+            assert matches(replayed, text) == matches(fresh, text), (pattern.pattern, text)

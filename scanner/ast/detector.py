@@ -22,8 +22,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-import regex
-
 from ..engine import LOW_CONFIDENCE_PATH_PARTS
 from ..entropy import shannon_entropy
 from ..models import Match, ScanStats
@@ -70,7 +68,7 @@ REJECTED = object()  # _candidate's answer for such a value
 CONFIRM_ONLY_CONFIDENCE = 0.6  # account-named literals: they confirm the account-id regex rules
 TEST_FACTOR = 0.6
 CODE_FILE_FACTOR = 0.95  # a literal in a config file is more often the live value than one in code
-_TEST_FILE = regex.compile(
+_TEST_FILE = compile_pattern(
     r"(?:test_[^/]*|[^/]*_test\.(?:py|go)|conftest\.py|[^/]*\.(?:test|spec)\.[jt]sx?|[^/]*Tests?\.(?:java|cs)"
     r"|[^/]*(?:example|sample|fixture|mock)[^/]*)$")
 

@@ -10,23 +10,22 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 
-import regex
-
+from ..regexcache import compile_pattern
 from .facts import Binding, Role
 from .names import is_credential_metadata
 from .tree import embedded_bindings
 
 _COMMENT_PREFIXES = {"ini": (b"#", b";"), "dotenv": (b"#",), "properties": (b"#", b"!"), "dockerfile": (b"#",)}
 _ENTRY = {
-    "ini": regex.compile(rb"[ \t]*(?P<name>[^=:\s\[;#][^=:]*?)[ \t]*[=:][ \t]*(?P<value>.*?)[ \t]*\r?$"),
-    "dotenv": regex.compile(
+    "ini": compile_pattern(rb"[ \t]*(?P<name>[^=:\s\[;#][^=:]*?)[ \t]*[=:][ \t]*(?P<value>.*?)[ \t]*\r?$"),
+    "dotenv": compile_pattern(
         rb"[ \t]*(?:export[ \t]+)?(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)[ \t]*=[ \t]*"
         rb"""(?P<value>"[^"]*"|'[^']*'|[^#\r]*?)[ \t]*(?:[ \t]\#.*)?\r?$"""),
-    "properties": regex.compile(rb"[ \t]*(?P<name>[^=:\s#!]+)[ \t]*(?:[=:]|[ \t])[ \t]*(?P<value>.*?)[ \t]*\r?$"),
-    "dockerfile": regex.compile(rb"(?i)[ \t]*(?:ENV|ARG)[ \t]+(?P<rest>.*?)\r?$"),
+    "properties": compile_pattern(rb"[ \t]*(?P<name>[^=:\s#!]+)[ \t]*(?:[=:]|[ \t])[ \t]*(?P<value>.*?)[ \t]*\r?$"),
+    "dockerfile": compile_pattern(rb"(?i)[ \t]*(?:ENV|ARG)[ \t]+(?P<rest>.*?)\r?$"),
 }
-_DOCKER_PAIR = regex.compile(rb"""(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>"[^"]*"|'[^']*'|\S*)""")
-_DOCKER_LEGACY = regex.compile(rb"(?P<name>[A-Za-z_][A-Za-z0-9_]*)[ \t]+(?P<value>\S.*)")
+_DOCKER_PAIR = compile_pattern(rb"""(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>"[^"]*"|'[^']*'|\S*)""")
+_DOCKER_LEGACY = compile_pattern(rb"(?P<name>[A-Za-z_][A-Za-z0-9_]*)[ \t]+(?P<value>\S.*)")
 
 
 class LineDocument:

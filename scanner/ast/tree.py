@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-import regex
-
+from ..regexcache import compile_pattern
 from .facts import Binding, Role
 from .languages import Grammar
 from .names import is_credential_metadata
@@ -33,14 +32,14 @@ SETTER_CALLS = frozenset({"put", "set", "setproperty", "setdefault", "setenv", "
                           "setenvironmentvariable", "add", "setitem", "update_env"})
 # Lookups whose second argument is a fallback value: os.getenv("TWS_PASSWORD", "...")
 DEFAULT_GETTERS = frozenset({"get", "getenv", "getproperty", "getordefault", "environ_get"})
-ENV_LOOKUP = regex.compile(
+ENV_LOOKUP = compile_pattern(
     rb"(?i)environ|getenv|lookupenv|getenvironmentvariable|process\.env|import\.meta\.env|secret|vault|ssm"
     rb"|parameter_store|get_parameter|keyring|credential|config\.get")
-_PAIR = regex.compile(
+_PAIR = compile_pattern(
     rb"""(?:^|(?<=[\s?&;,'"(\[{|]))(?:--?)?(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)[ \t]*=[ \t]*"""
     rb"""(?P<value>"[^"\n]*"|'[^'\n]*'|[^\s&;,'"#(){}\[\]|<>]+(?![(\[{.\w]))""")
-_FLEX_TOKEN = regex.compile(rb"[?&]t=(?P<value>[0-9]{8,40})")
-_WORD = regex.compile(rb"\w+")
+_FLEX_TOKEN = compile_pattern(rb"[?&]t=(?P<value>[0-9]{8,40})")
+_WORD = compile_pattern(rb"\w+")
 
 
 class TreeDocument:

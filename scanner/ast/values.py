@@ -11,19 +11,20 @@ from collections.abc import Callable
 
 import regex
 
+from ..regexcache import compile_pattern
 from .. import filters
 
-ACCOUNT_SHAPE = regex.compile(r"D?U[0-9]{6,8}|D?[FI][0-9]{7}")
-_ENV_NAME = regex.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
-_DOTTED = regex.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+ACCOUNT_SHAPE = compile_pattern(r"D?U[0-9]{6,8}|D?[FI][0-9]{7}")
+_ENV_NAME = compile_pattern(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+_DOTTED = compile_pattern(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 # A JSON Web Token: its header and payload are base64url JSON, so each starts with "eyJ" ('{"').
 # Three letter-first segments read as a dotted attribute path (``a.b.c``); a JWT is none.
-_JWT = regex.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
-_WORDY = regex.compile(r"[A-Za-z]+(?:[_.\-:/][A-Za-z]+)*")
-_CAMEL_WORD = regex.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+")
-_REGEX_SYNTAX = regex.compile(r"\[\^|\\[dDwWsSbB]|\]\+|\]\*|\]\{|\(\?[:=!<P]|\.\*|\.\+")
-_PATH = regex.compile(r"(?:~|\.{1,2})?/[^\s]*|[A-Za-z]:\\.*|[\w.\-/]+\.(?:pem|key|crt|json|txt|ini|cfg|conf|yaml|yml|env|p12|pfx|jks|der)")
-_URL = regex.compile(r"[a-z][a-z0-9+.\-]*://\S*")
+_JWT = compile_pattern(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+_WORDY = compile_pattern(r"[A-Za-z]+(?:[_.\-:/][A-Za-z]+)*")
+_CAMEL_WORD = compile_pattern(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+")
+_REGEX_SYNTAX = compile_pattern(r"\[\^|\\[dDwWsSbB]|\]\+|\]\*|\]\{|\(\?[:=!<P]|\.\*|\.\+")
+_PATH = compile_pattern(r"(?:~|\.{1,2})?/[^\s]*|[A-Za-z]:\\.*|[\w.\-/]+\.(?:pem|key|crt|json|txt|ini|cfg|conf|yaml|yml|env|p12|pfx|jks|der)")
+_URL = compile_pattern(r"[a-z][a-z0-9+.\-]*://\S*")
 COMMON_VALUES = frozenset({
     "password", "passwd", "secret", "token", "none", "null", "nil", "true", "false", "test", "string",
     "str", "required", "optional", "default", "hidden", "empty", "bearer", "basic", "oauth", "jwt",
@@ -54,7 +55,7 @@ def refers_elsewhere(value: str) -> str | None:
     return None
 
 
-_PEM_BODY = regex.compile(r"-----BEGIN[^-]*-----(?P<body>.*?)(?:-----END|$)", regex.DOTALL)
+_PEM_BODY = compile_pattern(r"-----BEGIN[^-]*-----(?P<body>.*?)(?:-----END|$)", regex.DOTALL)
 
 
 def is_truncated_key(value: str) -> str | None:
