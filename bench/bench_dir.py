@@ -129,10 +129,11 @@ def _first_line(argv: Sequence[str], env: dict[str, str] | None = None) -> str:
     return "?"
 
 
-def brokerscan_tool(jobs: int | None) -> Tool:
-    """``brokerscan dir``: the installed script, else ``python -m scanner`` from this checkout."""
+def brokerscan_tool(jobs: int | None, venv: Path | None = None) -> Tool:
+    """``brokerscan dir``: the installed script, else ``python -m scanner`` from this checkout;
+    with ``venv``, the script of a venv with ``pip install .`` (``common.hook_venv``)."""
     tool = Tool("brokerscan", install_hint=f"pip install -e {REPO_ROOT}", ok_codes=frozenset({0, 1}))
-    script = _script("brokerscan")
+    script = str(common.hook_venv(venv) / "bin" / "brokerscan") if venv is not None else _script("brokerscan")
     if script:
         tool.prefix = [script]
     elif (REPO_ROOT / "scanner" / "__main__.py").is_file():
@@ -193,9 +194,9 @@ def cat_tool() -> Tool:
     return tool
 
 
-def resolve_tools(names: Sequence[str], jobs: int | None) -> list[Tool]:
+def resolve_tools(names: Sequence[str], jobs: int | None, venv: Path | None = None) -> list[Tool]:
     makers: dict[str, Callable[[], Tool]] = {
-        "brokerscan": lambda: brokerscan_tool(jobs),
+        "brokerscan": lambda: brokerscan_tool(jobs, venv),
         "gitleaks": gitleaks_tool,
         "kingfisher": kingfisher_tool,
         "cat": cat_tool,
@@ -433,6 +434,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=None, help="passed to brokerscan as --jobs (default: its own)")
     parser.add_argument("--bench-dir", type=Path, default=corpus.bench_dir_default(),
                         help="cache for the tree, manifest and reports (default $BENCH_DIR or /tmp/brokerscan-bench)")
+    parser.add_argument("--venv", action="store_true",
+                        help="run brokerscan from a venv with `pip install .` of this checkout (BENCH_DIR/hook-venv), "
+                             "as users install it, instead of this development environment")
     parser.add_argument("--rebuild", action="store_true",
                         help="rebuild the tree (or the --tree stdlib copy) even if a matching one is cached")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before one run is killed (default 1800)")
@@ -480,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     print("== tools")
-    tools = resolve_tools(args.tool_names, args.jobs)
+    tools = resolve_tools(args.tool_names, args.jobs, args.bench_dir / "hook-venv" if args.venv else None)
     results = tool_results(tools, tree.root, bench_dir / "reports")
 
     print("== preflight (smoke tree; also warms tool caches)")

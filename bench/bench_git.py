@@ -108,10 +108,15 @@ def brokerscan_env() -> dict[str, str]:
     return env
 
 
-def brokerscan_tool(jobs: int | None) -> Tool:
+def brokerscan_tool(jobs: int | None, venv: Path | None = None) -> Tool:
+    """This checkout through ``python -m scanner``; with ``venv``, the ``brokerscan`` a user
+    gets from ``pip install .`` (``common.hook_venv``: no development ``.pth`` start-up)."""
     env = brokerscan_env()
     extra = ["--jobs", str(jobs)] if jobs else []
     prefix = [sys.executable, "-m", "scanner"]
+    if venv is not None:
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
+        prefix = [str(common.hook_venv(venv) / "bin" / "brokerscan")]
     tool = Tool("brokerscan", "pip install -e .", env=env, ok_codes=frozenset({0, 1}),
                 version=_version([*prefix, "--version"], env))
     tool.command = lambda repo, report: [*prefix, "git", str(repo), "--format", "json", "--output", str(report),
@@ -139,8 +144,9 @@ def kingfisher_tool() -> Tool:
     return tool
 
 
-def resolve_tools(names: Sequence[str], jobs: int | None) -> list[Tool]:
-    makers = {"brokerscan": lambda: brokerscan_tool(jobs), "gitleaks": gitleaks_tool, "kingfisher": kingfisher_tool}
+def resolve_tools(names: Sequence[str], jobs: int | None, venv: Path | None = None) -> list[Tool]:
+    makers = {"brokerscan": lambda: brokerscan_tool(jobs, venv), "gitleaks": gitleaks_tool,
+              "kingfisher": kingfisher_tool}
     return [makers[n]() for n in names]
 
 
@@ -762,6 +768,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=20240601)
     p.add_argument("--jobs", type=int, default=None, help="brokerscan --jobs (default: its own)")
     p.add_argument("--bench-dir", type=Path, default=None, help="default: $BENCH_DIR or /tmp/brokerscan-bench")
+    p.add_argument("--venv", action="store_true",
+                   help="run brokerscan from a venv with `pip install .` of this checkout (BENCH_DIR/hook-venv), "
+                        "as users install it, instead of this development environment")
     p.add_argument("--rebuild", action="store_true", help="regenerate the synthetic history")
     p.add_argument("--timeout", type=float, default=1800)
     p.add_argument("--json", type=Path, help="also write all measurements here")
@@ -804,7 +813,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.compare_modes:
         print(compare_modes(targets, args.rounds, out_dir, args.jobs or 0, args.timeout, args.no_ast))
         return 0
-    tools = resolve_tools([t.strip() for t in args.tools.split(",") if t.strip()], args.jobs)
+    tools = resolve_tools([t.strip() for t in args.tools.split(",") if t.strip()], args.jobs,
+                          bench_dir / "hook-venv" if args.venv else None)
     for tool in tools:
         print(f"{tool.name}: {tool.version}")
     everything = []

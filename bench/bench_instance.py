@@ -260,9 +260,9 @@ def build_instance(bench_dir: Path, size_mb: int, plants: int, seed: int, rebuil
 # Tools and main
 # ---------------------------------------------------------------------------
 
-def instance_tools(names: Sequence[str], jobs: int | None) -> list[bench_dir.Tool]:
+def instance_tools(names: Sequence[str], jobs: int | None, venv: Path | None = None) -> list[bench_dir.Tool]:
     """bench_dir's tools; brokerscan scans the tree as a machine (``--root``)."""
-    tools = bench_dir.resolve_tools(names, jobs)
+    tools = bench_dir.resolve_tools(names, jobs, venv)
     for tool in tools:
         if tool.name == "brokerscan" and tool.prefix is not None:
             prefix, extra = tool.prefix, (["--jobs", str(jobs)] if jobs else [])
@@ -281,6 +281,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--plants", type=int, default=10, help="extra plants in ordinary text files (default 10)")
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--jobs", type=int, default=None, help="brokerscan --jobs (default: its own, all cores)")
+    parser.add_argument("--venv", type=Path, default=None, metavar="DIR",
+                        help="run brokerscan from a venv with `pip install .` of this checkout, made in DIR "
+                             "(e.g. /tmp/brokerscan-bench/hook-venv, the one bench_dir.py --venv uses)")
     parser.add_argument("--bench-dir", type=Path, default=bench_dir_default(),
                         help="cache for the instance and reports (default $BENCH_DIR or /tmp/brokerscan-instance)")
     parser.add_argument("--rebuild", action="store_true")
@@ -305,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("== instance")
     tree = build_instance(work, args.size_mb, args.plants, args.seed, args.rebuild)
     print("== tools")
-    tools = instance_tools(args.tool_names, args.jobs)
+    tools = instance_tools(args.tool_names, args.jobs, args.venv)
     results = bench_dir.tool_results(tools, tree.root, work / "reports")
     print("== preflight")
     bench_dir.preflight(tools, results, work, args.seed, args.timeout)

@@ -31,8 +31,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 if __package__:
+    from . import _common as common
     from ._corpus import bench_dir_default, make_credential
 else:
+    import _common as common  # type: ignore[no-redef]
     from _corpus import bench_dir_default, make_credential  # type: ignore[no-redef]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -96,24 +98,6 @@ def timed(argv: Sequence[str], cwd: Path, env: dict[str, str], runs: int) -> tup
     return walls, cpus
 
 
-def hook_venv(path: Path) -> Path:
-    """A venv with brokerscan installed the way pre-commit installs a hook: ``pip install .``
-    of this checkout, not editable, nothing else. A development environment's start-up
-    includes every ``.pth`` file of its site-packages (editable finders, certifi...), which
-    a hook never pays. Rebuilt when the checkout's commit changes."""
-    root = Path(__file__).resolve().parents[1]
-    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                          check=False).stdout.strip()
-    stamp = path / "brokerscan-commit"
-    if not (stamp.is_file() and stamp.read_text() == head and (path / "bin" / "brokerscan").is_file()):
-        print(f"building {path} (pip install . of {head[:12] or 'this checkout'})")
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(path)], check=True)
-        subprocess.run([str(path / "bin" / "python"), "-m", "pip", "install", "--quiet", str(root)], check=True)
-        subprocess.run([str(path / "bin" / "python"), "-m", "compileall", "-q", str(path / "lib")], check=False)
-        stamp.write_text(head)
-    return path
-
-
 def summary(name: str, walls: list[float], cpus: list[float]) -> str:
     walls = sorted(walls)
     p90 = walls[min(len(walls) - 1, int(len(walls) * 0.9))]
@@ -153,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if script.is_file():
         rows.append(("brokerscan staged (console script)", [str(script), "staged"]))
     if args.hook_venv:
-        venv = hook_venv(bench_dir / "hook-venv")
+        venv = common.hook_venv(bench_dir / "hook-venv")
         rows.append(("hook venv: python -c pass", [str(venv / "bin" / "python"), "-c", "pass"]))
         rows.append(("hook venv: brokerscan staged", [str(venv / "bin" / "brokerscan"), "staged"]))
     medians = {}
