@@ -123,7 +123,8 @@ class HyperscanPrefilter:
 
         Most files of a tree hold no keyword at all, and for them the fixed cost of a
         Hyperscan call from Python (about 15 us) was most of their scanning time. No
-        keyword contains a NUL (checked in ``__init__``), so no hit spans two blobs."""
+        keyword contains a NUL (checked in ``__init__``), so no hit spans two blobs.
+        Blobs of ``JOIN_MAX_BYTES`` or more are scanned in calls of their own."""
         small = [i for i, blob in enumerate(blobs) if len(blob) < JOIN_MAX_BYTES]
         if len(small) < 2 or not self._batchable:
             return [self.find(blob) for blob in blobs]
@@ -156,8 +157,8 @@ class HyperscanPrefilter:
         """A ``first_only`` keyword is reported once per Hyperscan call, so in a joined scan
         only for the first blob that holds it: the blobs after that one are asked again, each
         in a call of its own to a database of those keywords alone."""
-        first = min((place for place, hits in enumerate(found) if any(i in hits for i in self._first_only)),
-                    default=len(found))
+        first = next((place for place, hits in enumerate(found) if any(i in hits for i in self._first_only)),
+                     len(found))
         if first >= len(found) - 1:
             return
         if self._presence is None:
