@@ -248,6 +248,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="cache for the trees and reports (default $BENCH_DIR or /tmp/brokerscan-bench); "
                              "sizes go under scaling/<N>mb/, except that bench_dir.py's tree is reused when its "
                              "spec matches")
+    parser.add_argument("--venv", action="store_true",
+                        help="run brokerscan from a venv with `pip install .` of this checkout (BENCH_DIR/hook-venv)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the trees even if matching ones are cached")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before one run is killed (default 1800)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write all results to OUT")
@@ -267,7 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     trees = {size: tree_for_size(bench, size, args.rebuild) for size in args.sizes}
 
     print("== brokerscan")
-    tools = {jobs: bench_dir.brokerscan_tool(jobs) for jobs in args.jobs}
+    venv = args.bench_dir / "hook-venv" if args.venv else None
+    tools = {jobs: bench_dir.brokerscan_tool(jobs, venv) for jobs in args.jobs}
     first = next(iter(tools.values()))
     if not first.installed:
         print(f"  brokerscan: not installed; to install: {first.install_hint}")
