@@ -227,3 +227,26 @@ def test_library_files_are_parsed_only_where_a_client_call_could_hold_a_literal(
     from scanner.ast import ibkr
 
     assert ibkr.literal_client_call_possible(source) is possible
+
+
+def test_client_calls_are_found_alike_with_and_without_hyperscan(monkeypatch):
+    """``callee(`` positions come from one Hyperscan pass where it is installed, else from a
+    ``find`` loop per callee: the same sites either way, the first 200 of each callee."""
+    from scanner.ast import ibkr
+    from scanner.prefilter import hyperscan_available
+
+    if not hyperscan_available():
+        pytest.skip("hyperscan not installed on this platform")
+    assert ibkr._callee_finder() is not None
+    source = (b"import ib_async, ibflex\n" + b"ib.reqPnL('U4829173', '')\n" * (ibkr.MAX_CALLS_LOOKED_AT + 5)
+              + b"ib.reqPnLSingle('U4829173', '', 8314)\ndef connect(host='h', account='DU7305518'):\n"
+              + b"x.IBC(976, userid='edemo')\nib.connect('127.0.0.1', 7496, 17, 4, False, 'DU7305518')\n"
+              + b"download('482917305518207394615023', 734512)\nIbkrClient(account_id='U4829173')\n")
+    calls = [call for call in ibkr.CLIENT_CALLS.values() if ibkr.mentions(call, source)]
+    with_hyperscan = ibkr._callee_positions(source, calls), ibkr.client_call_sites(source)
+    monkeypatch.setattr(ibkr, "_finder", None)
+    assert (ibkr._callee_positions(source, calls), ibkr.client_call_sites(source)) == with_hyperscan
+    positions = dict(zip((call.callee for call in calls), with_hyperscan[0]))
+    assert len(positions["reqPnL"]) == ibkr.MAX_CALLS_LOOKED_AT and len(positions["reqPnLSingle"]) == 1
+    assert "IbkrClient" not in positions  # ibind is not named: its calls are not looked for
+
