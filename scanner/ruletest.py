@@ -70,6 +70,7 @@ def _gate_inside_match(rule: Rule, text: str, secret: str) -> bool:
 
     gate = re.compile(rule.gate.encode(), re.IGNORECASE)  # type: ignore[union-attr]
     for m in compile_pattern(rule.regex.encode()).finditer(text.encode()):
-        if m.group("secret").decode(errors="replace").strip() == secret.strip():
+        found = m.group("secret")
+        if found is not None and found.decode(errors="replace").strip() == secret.strip():
             return gate.search(m.group()) is not None
     return True  # the secret came from a decoded value or the AST: the example check covers it

@@ -173,3 +173,23 @@ def test_every_shipped_gate_compiles_in_hyperscan():
 
     prefilter = HyperscanPrefilter(["x"], [r.gate.encode() for r in GATED])
     assert prefilter.open_gates(b"nothing here") == frozenset()
+
+
+def test_rules_test_reads_gates_past_a_match_without_a_secret(tmp_path):
+    """A match whose ``secret`` group took no part (an optional branch) is passed over, not a crash."""
+    from scanner.rules import load_rules as load
+
+    path = tmp_path / "optional.toml"
+    path.write_text(r"""[[rules]]
+id = "acme-token"
+title = "ACME token"
+description = "test"
+severity = "high"
+keywords = ["acme_token"]
+gate = "acme_token"
+regex = '''acme_token\s*=\s*(?:"(?P<secret>[A-Za-z0-9]{24})"|none)'''
+help = "test"
+examples = [{ text = "acme_token = none\nacme_token = \"Zq9Lk2mRt7Bg4Kq9zLm2Xw8P\"", secret = "Zq9Lk2mRt7Bg4Kq9zLm2Xw8P" }]
+negatives = ['acme_token = ""']
+""")
+    assert check_examples(load([path], bundled=False)) == []
