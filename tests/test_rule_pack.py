@@ -86,25 +86,32 @@ def test_a_gate_holds_inside_every_example_match(rule):
         assert _gate_inside_match(rule, example.text, example.secret), (rule.id, example.text)
 
 
-def test_rules_test_reports_a_gate_outside_the_match(tmp_path):
-    """A gate that matches only the example's context would let the engine skip windows that
-    hold the match; ``rules test`` says so."""
-    from scanner.rules import load_rules as load
+def gated_rule(tmp_path, gate: str, regex: str, example: str) -> list:
+    """The rules of a one-rule file (``acme-token``, secret ``Zq9Lk2mRt7Bg4Kq9zLm2Xw8P``)."""
+    from scanner.rules import load_rules
 
     path = tmp_path / "gated.toml"
-    path.write_text(r"""[[rules]]
+    path.write_text(f"""[[rules]]
 id = "acme-token"
 title = "ACME token"
 description = "test"
 severity = "high"
 keywords = ["acme_token"]
-gate = "deployment"
-regex = '''acme_token\s*=\s*"(?P<secret>[A-Za-z0-9]{24})"'''
+gate = "{gate}"
+regex = '''{regex}'''
 help = "test"
-examples = [{ text = "deployment: prod\nacme_token = \"Zq9Lk2mRt7Bg4Kq9zLm2Xw8P\"", secret = "Zq9Lk2mRt7Bg4Kq9zLm2Xw8P" }]
+examples = [{{ text = "{example}", secret = "Zq9Lk2mRt7Bg4Kq9zLm2Xw8P" }}]
 negatives = ['acme_token = ""']
 """)
-    failures = check_examples(load([path], bundled=False))
+    return load_rules([path], bundled=False)
+
+
+def test_rules_test_reports_a_gate_outside_the_match(tmp_path):
+    """A gate that matches only the example's context would let the engine skip windows that
+    hold the match; ``rules test`` says so."""
+    rules = gated_rule(tmp_path, "deployment", r'acme_token\s*=\s*"(?P<secret>[A-Za-z0-9]{24})"',
+                       r'deployment: prod\nacme_token = \"Zq9Lk2mRt7Bg4Kq9zLm2Xw8P\"')
+    failures = check_examples(rules)
     assert [(f.rule_id, f.kind) for f in failures] == [("acme-token", "example")]
     assert "gate does not match inside" in failures[0].detail
 
@@ -177,19 +184,6 @@ def test_every_shipped_gate_compiles_in_hyperscan():
 
 def test_rules_test_reads_gates_past_a_match_without_a_secret(tmp_path):
     """A match whose ``secret`` group took no part (an optional branch) is passed over, not a crash."""
-    from scanner.rules import load_rules as load
-
-    path = tmp_path / "optional.toml"
-    path.write_text(r"""[[rules]]
-id = "acme-token"
-title = "ACME token"
-description = "test"
-severity = "high"
-keywords = ["acme_token"]
-gate = "acme_token"
-regex = '''acme_token\s*=\s*(?:"(?P<secret>[A-Za-z0-9]{24})"|none)'''
-help = "test"
-examples = [{ text = "acme_token = none\nacme_token = \"Zq9Lk2mRt7Bg4Kq9zLm2Xw8P\"", secret = "Zq9Lk2mRt7Bg4Kq9zLm2Xw8P" }]
-negatives = ['acme_token = ""']
-""")
-    assert check_examples(load([path], bundled=False)) == []
+    rules = gated_rule(tmp_path, "acme_token", r'acme_token\s*=\s*(?:"(?P<secret>[A-Za-z0-9]{24})"|none)',
+                       r'acme_token = none\nacme_token = \"Zq9Lk2mRt7Bg4Kq9zLm2Xw8P\"')
+    assert check_examples(rules) == []
