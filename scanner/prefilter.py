@@ -141,16 +141,15 @@ class HyperscanPrefilter:
             place = bisect_right(starts, start) - 1
             found[small[place]].setdefault(index, []).append(start - starts[place])
 
-        self.db.scan(b"\0".join([blobs[i] for i in small]), match_event_handler=on_match, scratch=self.scratch)
+        joined = [blobs[i] for i in small]
+        self.db.scan(b"\0".join(joined), match_event_handler=on_match, scratch=self.scratch)
         for i in small:
             for offsets in found[i].values():
                 del offsets[MAX_HITS_PER_KEYWORD:]
-        self._complete_presence([found[i] for i in small], [blobs[i] for i in small])
+        self._complete_presence([found[i] for i in small], joined)
         if len(small) < len(blobs):
-            joined = set(small)
-            for i, blob in enumerate(blobs):
-                if i not in joined:
-                    found[i] = self.find(blob)
+            for i in set(range(len(blobs))).difference(small):
+                found[i] = self.find(blobs[i])
         return found
 
     def _complete_presence(self, found: list[dict[int, list[int]]], blobs: list[bytes]) -> None:

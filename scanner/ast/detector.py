@@ -144,9 +144,8 @@ class AstDetector:
             if sites is None:
                 return None
             calls = sites
-            if not matches and not calls and not self.gate.credential_names(data, gate_hits, syntax):
-                return NOTHING_TO_JUDGE  # ``worth_parsing`` without a second look for client calls
-        elif not matches and not self.gate.worth_parsing(data, gate_hits, syntax):
+        # ``worth_parsing``, with the client calls already looked for
+        if not matches and not calls and not self.gate.credential_names(data, gate_hits, syntax):
             return NOTHING_TO_JUDGE
         return (calls + self.gate.credential_names(data, gate_hits, syntax, gated=False)
                 + self.gate.parse_time_offsets(data, syntax))

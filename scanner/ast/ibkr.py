@@ -139,8 +139,9 @@ def _callee_finder() -> tuple | None:
             import hyperscan
 
             from ..hsdb import database
+            from ..prefilter import _hs_literal
 
-            expressions = [b"".join(b"\\x%02x" % byte for byte in callee.encode() + b"(") for callee in CALLEES]
+            expressions = [_hs_literal(callee + "(") for callee in CALLEES]
             db, _ = database(hyperscan, expressions, [0] * len(expressions))
             _finder = (db, hyperscan.Scratch(db))
         except Exception:  # noqa: BLE001 - no wheel, another CPU, a compile error: the find loops
