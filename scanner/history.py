@@ -290,46 +290,74 @@ def _walk(order: list[str], first_parent: dict[str, str], changes: dict[str, lis
           seeds: dict[str, dict[bytes, str]] | None = None
           ) -> tuple[dict[tuple[str, bytes], Introduction], dict[tuple[str, bytes], int]]:
     """Introductions of the ``wanted`` pairs some commit sets, and how many commits hold each
-    wanted pair. ``seeds``: the files of first parents outside ``order`` (see ``HistoryLog``)."""
+    wanted pair. ``seeds``: the files of first parents outside ``order`` (see ``HistoryLog``).
+
+    A commit's files are its first parent's plus its own changes. The commits that change a
+    wanted path are nodes of a tree (each below the node its first parent's files come from;
+    a seeded parent is a node of its own) and every other commit shares its first parent's
+    node. A node that sets ``path`` gives it to the commits of its subtree except the subtrees
+    of the nodes below it that set ``path`` again: one pass down the tree counts that, where
+    copying each commit's files (the walk this replaced) cost 0.14 s on a 20,000-commit history.
+    """
     wanted_paths = {path for _, path in wanted}
-    states: list[dict[bytes, str]] = [{}]
-    state_of: dict[str, int] = {}
-    usage: list[int] = [0]
+    parent_node: list[int] = [-1]  # node 0: no files
+    sets: list[dict[bytes, str | None]] = [{}]  # per node, path -> blob (None: deleted)
+    usage: list[int] = [0]  # commits whose files are a node's
+    node_of: dict[str, int] = {}
     first: dict[tuple[str, bytes], tuple[int, str]] = {}
     for index, commit in enumerate(order):
         parent = first_parent.get(commit, "")
-        parent_state = state_of.get(parent)
-        if parent_state is None:
+        node = node_of.get(parent)
+        if node is None:
             seed = seeds.get(parent) if seeds else None
-            parent_state = 0
+            node = 0
             if seed:
-                states.append({path: blob for path, blob in seed.items() if path in wanted_paths})
+                parent_node.append(0)
+                sets.append({path: blob for path, blob in seed.items() if path in wanted_paths})
                 usage.append(0)
-                parent_state = state_of[parent] = len(states) - 1
+                node = node_of[parent] = len(sets) - 1
         mine = [c for c in changes.get(commit, ()) if c.path in wanted_paths]
         if mine:
-            state = dict(states[parent_state])
-            for change in mine:
-                if change.blob is None:
-                    state.pop(change.path, None)
-                    continue
-                state[change.path] = change.blob
-                key = (change.blob, change.path)
-                if key in wanted and key not in first:
+            changed: dict[bytes, str | None] = {}
+            for change in mine:  # in order: the last change to a path is the one that stays
+                changed[change.path] = change.blob
+                key = (change.blob or "", change.path)
+                if change.blob is not None and key in wanted and key not in first:
                     first[key] = (index, commit)
-            states.append(state)
+            parent_node.append(node)
+            sets.append(changed)
             usage.append(0)
-            parent_state = len(states) - 1
-        state_of[commit] = parent_state
-        usage[parent_state] += 1
-    carrying: dict[tuple[str, bytes], int] = {}
-    for state, count in zip(states, usage):
-        if not count:
+            node = len(sets) - 1
+        node_of[commit] = node
+        usage[node] += 1
+    below = usage[:]  # commits of each node's subtree; a node comes after the node above it
+    for node in range(len(below) - 1, 0, -1):
+        below[parent_node[node]] += below[node]
+    children: list[list[int]] = [[] for _ in sets]
+    for node in range(1, len(sets)):
+        children[parent_node[node]].append(node)
+    holding: dict[tuple[int, bytes], int] = {}  # (node, path) -> commits that have the node's blob there
+    setters: dict[bytes, list[int]] = {}  # path -> the nodes above (and at) the current one that set it
+    pending: list[tuple[int, bool]] = [(0, False)]
+    while pending:
+        node, leaving = pending.pop()
+        if leaving:
+            for path in sets[node]:
+                setters[path].pop()
             continue
-        for path, blob in state.items():
-            key = (blob, path)
-            if key in wanted:
-                carrying[key] = carrying.get(key, 0) + count
+        for path in sets[node]:
+            above = setters.setdefault(path, [])
+            if above:
+                holding[(above[-1], path)] -= below[node]
+            holding[(node, path)] = below[node]
+            above.append(node)
+        pending.append((node, True))
+        pending.extend((child, False) for child in children[node])
+    carrying: dict[tuple[str, bytes], int] = {}
+    for (node, path), count in holding.items():
+        blob = sets[node][path]
+        if blob is not None and count and (blob, path) in wanted:
+            carrying[(blob, path)] = carrying.get((blob, path), 0) + count
     result = {}
     for key, (index, commit) in first.items():
         author, date = people.get(commit, ("", ""))
