@@ -8,6 +8,7 @@ is configuration around a credential, not the credential.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 import regex
 
@@ -126,8 +127,12 @@ VALUE_CHECKS: tuple[Callable[[str], str | None], ...] = (
 )
 
 
+@lru_cache(maxsize=16384)
 def rejection(kind: str, value: str) -> str | None:
-    """Why ``value`` bound to a name of ``kind`` is not a credential, or ``None`` to keep it."""
+    """Why ``value`` bound to a name of ``kind`` is not a credential, or ``None`` to keep it.
+
+    Cached: a pure function of its two strings, asked again for each version of a file in a
+    history scan (the AST gate peeks at the value after every credential word)."""
     if kind == "account":
         return None if ACCOUNT_SHAPE.fullmatch(value) and not filters.first_rejection(value) else "not an account id"
     for check in VALUE_CHECKS:
