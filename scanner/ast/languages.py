@@ -15,7 +15,7 @@ import importlib
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 
 # (name side, value side, role): a field name, or the index of a named child (-1: last)
 Side = str | int
@@ -185,8 +185,10 @@ _BY_NAME = {
 }
 
 
+@lru_cache(maxsize=4096)
 def syntax_for(path: str) -> str | None:
-    """The syntax of ``path`` by its name: a grammar name, a line format, ``DOCS`` or ``None``."""
+    """The syntax of ``path`` by its name: a grammar name, a line format, ``DOCS`` or ``None``.
+    Cached: a history scan asks it of the same few hundred paths in every version."""
     dot = path.rfind(".")
     found = _BY_SUFFIX.get(path[dot:].lower()) if dot > 0 else None
     if found is not None and path[dot - 1] not in "/\\!":
