@@ -119,17 +119,26 @@ def current_tips(repo: Repository, scope: Scope) -> tuple[str, ...]:
 
 
 def grew(repo: Repository, old: Sequence[str], new: Sequence[str]) -> bool:
-    """Whether every commit reachable from ``old`` is reachable from ``new`` (nothing was dropped)."""
+    """Whether every commit reachable from ``old`` is reachable from ``new`` (nothing was dropped).
+
+    Asked first of the tips that moved alone: a branch that went forward holds its old tip, and
+    a git call given every tip of a repository with thousands of refs costs ~50 ms (requests'
+    4,347 pull refs). Only if they do not hold all the old tips are all the new tips asked."""
     current = set(new)
     gone = [sha for sha in old if sha not in current]
     if not gone:
         return True
-    stdin = "".join(f"{sha}\n" for sha in gone) + "".join(f"^{sha}\n" for sha in new)
-    try:
-        out = repo.git("rev-list", "-n", "1", "--stdin", input=stdin.encode("ascii"))
-    except GitError:  # an old tip git no longer has: not a continuation
-        return False
-    return not out.strip()
+    previous = set(old)
+    moved = [sha for sha in new if sha not in previous]
+    for negatives in ([moved, new] if moved and len(moved) < len(new) else [new]):
+        stdin = "".join(f"{sha}\n" for sha in gone) + "".join(f"^{sha}\n" for sha in negatives)
+        try:
+            out = repo.git("rev-list", "-n", "1", "--stdin", input=stdin.encode("ascii"))
+        except GitError:  # an old tip git no longer has: not a continuation
+            return False
+        if not out.strip():
+            return True
+    return False
 
 
 def still_missing(repo: Repository, ids: Sequence[str]) -> bool:

@@ -212,3 +212,33 @@ def test_a_new_ref_to_an_old_commit_adds_nothing(repo, tmp_path):
     grown = warm(repo, tmp_path / "c")
     assert notes(grown)[GREW] == 1 and scanned(grown) == 2  # only the kept findings' blobs
     assert grown["findings"] == full(repo)["findings"]
+
+
+def test_grew_tells_a_forward_move_from_a_rewrite(repo):
+    """``grew`` asks the moved tips first, then all of them: each way gives the right answer."""
+    from scanner.gitsnapshot import current_tips, grew
+    from scanner.sources.git import Scope, open_repository
+
+    git_repo = open_repository(str(repo.path))
+
+    def tips() -> tuple[str, ...]:
+        return current_tips(git_repo, Scope())
+
+    repo.commit("c1", clean_files(2))
+    repo.git("branch", "keep")  # stays at c1 throughout
+    repo.commit("c2", {"a.py": "x = 2\n"})
+    old = tips()
+    repo.commit("c3", {"a.py": "x = 3\n"})
+    assert grew(git_repo, old, tips())  # main went forward: its new tip holds its old one
+
+    repo.git("checkout", "-q", "-b", "side")
+    repo.commit("c4", {"b.py": "y = 1\n"})  # side: c3 -> c4
+    repo.git("checkout", "-q", "main")
+    old = tips()
+    repo.git("reset", "-q", "--hard", "keep")
+    repo.commit("c5", {"c.py": "z = 1\n"})  # main leaves c3 for a new line from c1
+    assert grew(git_repo, old, tips())  # c3 is not below main's new tip, but side still holds it
+
+    old = tips()
+    repo.git("branch", "-D", "side")  # c4 (and c3 with it) now reachable from no ref
+    assert not grew(git_repo, old, tips())
