@@ -89,12 +89,22 @@ class NotebookPart:
 
 def split_notebook(raw: bytes) -> list[NotebookPart] | None:
     """The scannable parts of a notebook, located in ``raw``; ``None`` if it is not one."""
+    doc = _load(raw)
+    return None if doc is None else _parts(doc, raw)
+
+
+def _load(raw: bytes) -> dict | None:
+    """The notebook's JSON document, or ``None`` if ``raw`` is not a notebook."""
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list):
         return None
+    return doc
+
+
+def _parts(doc: dict, raw: bytes) -> list[NotebookPart]:
     locator = _Locator(raw)
     parts: list[NotebookPart] = []
     for number, cell in enumerate(doc["cells"], 1):
@@ -115,21 +125,23 @@ def split_notebook(raw: bytes) -> list[NotebookPart] | None:
     return parts
 
 
-def notebook_language(raw: bytes) -> str:
+def notebook_language(doc: dict) -> str:
+    """The kernel's language from the notebook's metadata; Python when it does not say."""
     try:
-        metadata = json.loads(raw).get("metadata") or {}
+        metadata = doc.get("metadata") or {}
         name = (metadata.get("kernelspec") or {}).get("language") or (metadata.get("language_info") or {}).get("name")
-    except (ValueError, AttributeError, UnicodeDecodeError, RecursionError):
+    except AttributeError:  # a metadata field that is not a mapping
         return "python"
     return str(name or "python").lower()
 
 
 def scan_notebook(raw: bytes, detect: Detect) -> list[tuple[Match, tuple[tuple[str, str], ...]]] | None:
     """Matches of every part mapped to the notebook's lines, each with its cell facts."""
-    parts = split_notebook(raw)
-    if parts is None:
+    doc = _load(raw)  # once: a history holds many versions of each notebook
+    if doc is None:
         return None
-    python = notebook_language(raw) == "python"
+    parts = _parts(doc, raw)
+    python = notebook_language(doc) == "python"
     positions = Positions(raw, "utf-8")
     found: list[tuple[Match, tuple[tuple[str, str], ...]]] = []
     for part in parts:

@@ -79,6 +79,15 @@ def test_non_python_kernels_and_markdown_are_regex_only():
     assert "ast: files parsed" not in stats.notes
 
 
+def test_a_notebook_whose_metadata_is_not_a_mapping_is_read_as_python():
+    cell = {"cell_type": "code", "metadata": {}, "outputs": [], "source": ['password = "R5-Kq9z-Lm2x"\n']}
+    for metadata in ("not a mapping", {"kernelspec": "python3"}, {"language_info": ["python"]}):
+        nb = {"cells": [cell], "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}
+        findings, stats = scan(json.dumps(nb, indent=1).encode())
+        assert [f.secret for f in findings] == ["R5-Kq9z-Lm2x"], metadata
+        assert "ast: files parsed" in stats.notes, metadata
+
+
 def test_parts_cover_sources_and_text_outputs_but_not_images():
     nb = json.loads(NOTEBOOK.read_text())
     nb["cells"][1]["outputs"].append({"data": {"image/png": "iVBORw0KGgo" * 40, "text/plain": ["<Figure>"]},
