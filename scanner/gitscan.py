@@ -229,8 +229,9 @@ def _describe_repository(repo: Repository, stats: ScanStats) -> None:
     submodules = gitmodules.count(b"[submodule ")
     if submodules:
         stats.note("submodules not followed (scan each submodule's repository separately)", submodules)
-    if not repo.git("for-each-ref", "--count=1", check=False).strip() and not repo.git(
-            "rev-parse", "--verify", "--quiet", "HEAD", check=False).strip():
+    # HEAD first: for-each-ref reads every ref even with --count=1 (31 ms on requests' 4,347)
+    if not repo.git("rev-parse", "--verify", "--quiet", "HEAD", check=False).strip() and not repo.git(
+            "for-each-ref", "--count=1", check=False).strip():
         stats.note("repository has no commits")
 
 

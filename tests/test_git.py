@@ -144,6 +144,14 @@ def test_not_a_repository_missing_path_and_empty_repository(tmp_path):
     assert report["findings"] == [] and "repository has no commits" in report["summary"]["notes"]
 
 
+def test_unborn_head_beside_branches_is_not_an_empty_repository(repo):
+    repo.commit("leak", {"k.env": flex(FLEX_1)})
+    repo.git("symbolic-ref", "HEAD", "refs/heads/not-yet")  # HEAD names a branch with no commit
+    report = scan_json("git", str(repo.path))
+    assert "ibkr-flex-token" in {f["rule_id"] for f in report["findings"]}  # the branch's commit was scanned
+    assert "repository has no commits" not in report["summary"]["notes"]
+
+
 def test_non_utf8_and_odd_paths(repo):
     latin1 = b"caf\xe9 config.env"
     repo.commit("odd names", {latin1: flex(FLEX_1), 'quote"d\tname.env': flex(FLEX_2),
