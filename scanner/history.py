@@ -46,9 +46,9 @@ from .sources.git import (
     git_argv,
     git_env,
     git_message,
+    is_null_id,
 )
 
-_ZERO = "0" * 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +116,7 @@ def _attribute(wanted: set[tuple[str, bytes]], log: HistoryLog
 def head_blobs(repo: Repository, paths: Iterable[bytes]) -> dict[bytes, str]:
     """``path`` -> blob id in ``HEAD`` for those paths that exist there (none if HEAD is unborn)."""
     found = blobs_at(repo, (("HEAD", path) for path in paths))
-    return {path: sha for (_, path), sha in found.items() if len(sha) == 40}
+    return {path: sha for (_, path), sha in found.items() if len(sha) in (40, 64)}
 
 
 def blobs_at(repo: Repository, questions: Iterable[tuple[str, bytes]]) -> dict[tuple[str, bytes], str]:
@@ -244,7 +244,7 @@ class HistoryLog:
                 new = meta[3].decode("ascii")
                 if path not in paths and new not in blobs:
                     continue
-                changes.setdefault(commit, []).append(_Change(commit, path, None if new == _ZERO else new))
+                changes.setdefault(commit, []).append(_Change(commit, path, None if is_null_id(new) else new))
                 people[commit] = (author, date)
         return changes, people
 

@@ -152,6 +152,31 @@ def test_unborn_head_beside_branches_is_not_an_empty_repository(repo):
     assert "repository has no commits" not in report["summary"]["notes"]
 
 
+def test_sha256_repositories_keep_their_full_object_ids(tmp_path):
+    """Object ids are 64 hex digits there: listing, attribution, deletions (the all-zero id),
+    --cache and staged scans must not cut them at 40."""
+    repo = Repo(tmp_path / "repo", init=False)
+    repo.path.mkdir()
+    if subprocess.run(["git", "init", "-q", "-b", "main", "--object-format=sha256"], cwd=repo.path,
+                      capture_output=True, env=git_env()).returncode != 0:
+        pytest.skip("this git cannot make SHA-256 repositories")
+    repo.commit("leak", {"k.env": flex(FLEX_1), "keep.py": "x = 1\n"})
+    repo.commit("drop", {"k.env": None})
+    leak, blob = repo.git("rev-parse", "HEAD~1"), repo.git("rev-parse", "HEAD~1:k.env")
+    assert len(leak) == len(blob) == 64
+    for args in ((), ("--cache", str(tmp_path / "cache")), ("--cache", str(tmp_path / "cache"))):
+        report = scan_json("git", str(repo.path), *args)
+        [finding] = test_findings(report)
+        assert finding["secret"] == FLEX_1 and finding["source"]["commit"] == leak
+        assert finding["source"]["extra"]["blob"] == blob
+        assert finding["source"]["extra"]["commits_carrying"] == "1"
+        assert finding["source"]["extra"]["in_head"] == "false"
+        assert not any("no scanned commit" in note for note in report["summary"]["notes"])
+    repo.stage({"new.env": flex(FLEX_2)})
+    staged = scan_json("staged", cwd=repo.path)
+    assert [f["secret"] for f in test_findings(staged)] == [FLEX_2]
+
+
 def test_non_utf8_and_odd_paths(repo):
     latin1 = b"caf\xe9 config.env"
     repo.commit("odd names", {latin1: flex(FLEX_1), 'quote"d\tname.env': flex(FLEX_2),

@@ -247,11 +247,12 @@ class Enumeration:
                 for line in proc.stdout:
                     line = line.rstrip(b"\n")
                     if line[:1] == b"?":
-                        self.missing.append(line[1:41].decode("ascii"))
+                        self.missing.append(line[1:].decode("ascii"))
                         continue
-                    if len(line) <= 41:  # a commit (or a root tree): no path
+                    sha, _, path = line.partition(b" ")  # ids are 40 hex digits, or 64 in SHA-256 repositories
+                    if not path:  # a commit (or a root tree): no path
                         continue
-                    ref = ObjectRef(line[:40].decode("ascii"), line[41:])
+                    ref = ObjectRef(sha.decode("ascii"), path)
                     # A new tree is listed right before its first new entry: an object followed by
                     # one below its path is a tree, and needs no type check. Any other is checked.
                     if held is not None and not ref.path.startswith(held.path + b"/"):
@@ -484,6 +485,11 @@ def _write_all(stream, payload: bytes) -> None:
         stream.flush()
     except (BrokenPipeError, ValueError, OSError):
         pass  # git died (the reader notices and restarts it) or the reader was closed
+
+
+def is_null_id(sha: str) -> bool:
+    """git's all-zero object id ("no object"), 40 or 64 digits long."""
+    return bool(sha) and not sha.strip("0")
 
 
 def supports_batch_command() -> bool:

@@ -15,9 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..models import ScanStats
-from .git import run_git
-
-_EMPTY = "0" * 40
+from .git import is_null_id, run_git
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +75,7 @@ def parse_diff(out: bytes, stats: ScanStats) -> list[StagedFile]:
 
 
 def _finish(section: dict | None, files: list[StagedFile]) -> None:
-    if section is None or section.get("deleted") or not section["blob"] or section["blob"] == _EMPTY:
+    if section is None or section.get("deleted") or not section["blob"] or is_null_id(section["blob"]):
         return  # deleted, or a pure rename / mode change: no new content
     if section["mode"] == "160000":
         return  # a submodule pointer, not a file
