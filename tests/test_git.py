@@ -160,17 +160,18 @@ def test_sha256_repositories_keep_their_full_object_ids(tmp_path):
     if subprocess.run(["git", "init", "-q", "-b", "main", "--object-format=sha256"], cwd=repo.path,
                       capture_output=True, env=git_env()).returncode != 0:
         pytest.skip("this git cannot make SHA-256 repositories")
-    repo.commit("leak", {"k.env": flex(FLEX_1), "keep.py": "x = 1\n"})
+    repo.commit("leak", {"k.env": flex(FLEX_1), "stay.env": flex(FLEX_3)})
     repo.commit("drop", {"k.env": None})
     leak, blob = repo.git("rev-parse", "HEAD~1"), repo.git("rev-parse", "HEAD~1:k.env")
     assert len(leak) == len(blob) == 64
     for args in ((), ("--cache", str(tmp_path / "cache")), ("--cache", str(tmp_path / "cache"))):
         report = scan_json("git", str(repo.path), *args)
-        [finding] = test_findings(report)
-        assert finding["secret"] == FLEX_1 and finding["source"]["commit"] == leak
-        assert finding["source"]["extra"]["blob"] == blob
-        assert finding["source"]["extra"]["commits_carrying"] == "1"
-        assert finding["source"]["extra"]["in_head"] == "false"
+        found = {f["secret"]: f["source"] for f in test_findings(report)}
+        assert set(found) == {FLEX_1, FLEX_3}
+        assert found[FLEX_1]["commit"] == found[FLEX_3]["commit"] == leak
+        assert found[FLEX_1]["extra"]["blob"] == blob
+        assert found[FLEX_1]["extra"]["commits_carrying"] == "1" and found[FLEX_3]["extra"]["commits_carrying"] == "2"
+        assert found[FLEX_1]["extra"]["in_head"] == "false" and found[FLEX_3]["extra"]["in_head"] == "true"
         assert not any("no scanned commit" in note for note in report["summary"]["notes"])
     repo.stage({"new.env": flex(FLEX_2)})
     staged = scan_json("staged", cwd=repo.path)
