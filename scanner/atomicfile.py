@@ -2,12 +2,28 @@
 
 Both caches (the parsed rule pack, the history cache) are read by later runs that may
 start while one is being written, and a run can be killed mid-write: write a temporary
-file in the same directory, then rename it over the target (atomic on POSIX).
+file in the same directory, then rename it over the target (atomic on POSIX). The history
+cache's two files also end in a SHA-256 of their body (``with_checksum``), so a file damaged
+on disk is noticed and not trusted.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
+
+CHECKSUM_BYTES = 32  # a SHA-256 digest
+
+
+def with_checksum(body: bytes) -> bytes:
+    """``body`` followed by its SHA-256, for a file whose damage must be noticed, not trusted."""
+    return body + hashlib.sha256(body).digest()
+
+
+def split_checksum(data: bytes) -> tuple[bytes, bool]:
+    """The body of a ``with_checksum`` file, and whether its trailing SHA-256 matches."""
+    body, checksum = data[:-CHECKSUM_BYTES], data[-CHECKSUM_BYTES:]
+    return body, len(data) >= CHECKSUM_BYTES and hashlib.sha256(body).digest() == checksum
 
 
 def write_atomically(path: Path, data: bytes, *, prefix: str = ".tmp-", suffix: str = ".tmp",

@@ -67,7 +67,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from . import __version__
-from .atomicfile import write_atomically
+from .atomicfile import CHECKSUM_BYTES, split_checksum, with_checksum, write_atomically
 from .models import Finding, ScanStats
 from .rules import Rule
 from .scan import ScanOptions
@@ -380,19 +380,19 @@ def serialize(key: str, rows: dict[str, int], outcomes: Sequence[Outcome]) -> by
         packed.byteswap()
     body = b"".join([_HEADER.pack(MAGIC, bytes.fromhex(key), len(table)), table, _COUNT.pack(len(rows)),
                      bytes.fromhex("".join(rows)), packed.tobytes()])
-    return body + hashlib.sha256(body).digest()
+    return with_checksum(body)
 
 
 def parse(data: bytes, key: str) -> tuple[dict[str, int], list[Outcome]]:
     """Rows (blob id -> path hash << 16 | outcome index) and the outcome table of a cache file
     written for ``key``; ``CacheError`` on any flaw. No per-entry Python code runs here."""
-    if len(data) < _HEADER.size + _COUNT.size + 32:
+    if len(data) < _HEADER.size + _COUNT.size + CHECKSUM_BYTES:
         raise CacheError("truncated")
-    body, checksum = data[:-32], data[-32:]
+    body, intact = split_checksum(data)
     magic, stored_key, table_len = _HEADER.unpack_from(body)
     if magic != MAGIC:
         raise CacheError("not a brokerscan git cache file")
-    if hashlib.sha256(body).digest() != checksum:
+    if not intact:
         raise CacheError("checksum mismatch (damaged or truncated)")
     if stored_key != bytes.fromhex(key):
         raise CacheError("written for another key")

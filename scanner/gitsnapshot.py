@@ -46,7 +46,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomicfile import write_atomically
+from .atomicfile import split_checksum, with_checksum, write_atomically
 from .usercache import prune
 from .history import Introduction
 from .models import Blob, Finding, Provenance, ScanStats
@@ -259,14 +259,14 @@ def serialize(snapshot: Snapshot, key: str) -> bytes:
                   "notes": {k: v for k, v in snapshot.notes.items() if not k.startswith(FRESH_NOTES)}},
     }
     body = MAGIC + json.dumps(document, ensure_ascii=True, separators=(",", ":"), sort_keys=True).encode("ascii")
-    return body + hashlib.sha256(body).digest()
+    return with_checksum(body)
 
 
 def parse(data: bytes, key: str) -> Snapshot:
-    body, checksum = data[:-32], data[-32:]
+    body, intact = split_checksum(data)
     if not body.startswith(MAGIC):
         raise Stale("not a brokerscan snapshot file")
-    if hashlib.sha256(body).digest() != checksum:
+    if not intact:
         raise Stale("checksum mismatch (damaged or truncated)")
     try:
         document = json.loads(body[len(MAGIC):])
