@@ -141,15 +141,15 @@ class HyperscanPrefilter:
             place = bisect_right(starts, start) - 1
             found[small[place]].setdefault(index, []).append(start - starts[place])
 
-        joined = [blobs[i] for i in small]
-        self.db.scan(b"\0".join(joined), match_event_handler=on_match, scratch=self.scratch)
+        small_blobs = [blobs[i] for i in small]
+        self.db.scan(b"\0".join(small_blobs), match_event_handler=on_match, scratch=self.scratch)
         for i in small:
             for offsets in found[i].values():
                 del offsets[MAX_HITS_PER_KEYWORD:]
-        self._complete_presence([found[i] for i in small], joined)
-        if len(small) < len(blobs):
-            for i in set(range(len(blobs))).difference(small):
-                found[i] = self.find(blobs[i])
+        self._complete_presence([found[i] for i in small], small_blobs)
+        for i, blob in enumerate(blobs):
+            if len(blob) >= JOIN_MAX_BYTES:
+                found[i] = self.find(blob)
         return found
 
     def _complete_presence(self, found: list[dict[int, list[int]]], blobs: list[bytes]) -> None:
