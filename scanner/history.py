@@ -50,7 +50,6 @@ from .sources.git import (
 )
 
 
-
 @dataclass(frozen=True, slots=True)
 class Introduction:
     """Where a blob first appeared at a path, within the scanned commits."""
@@ -115,8 +114,7 @@ def _attribute(wanted: set[tuple[str, bytes]], log: HistoryLog
 
 def head_blobs(repo: Repository, paths: Iterable[bytes]) -> dict[bytes, str]:
     """``path`` -> blob id in ``HEAD`` for those paths that exist there (none if HEAD is unborn)."""
-    found = blobs_at(repo, (("HEAD", path) for path in paths))
-    return {path: sha for (_, path), sha in found.items() if len(sha) in (40, 64)}
+    return {path: sha for (_, path), sha in blobs_at(repo, (("HEAD", path) for path in paths)).items()}
 
 
 def blobs_at(repo: Repository, questions: Iterable[tuple[str, bytes]]) -> dict[tuple[str, bytes], str]:
@@ -321,9 +319,10 @@ def _walk(order: list[str], first_parent: dict[str, str], changes: dict[str, lis
             changed: dict[bytes, str | None] = {}
             for change in mine:  # in order: the last change to a path is the one that stays
                 changed[change.path] = change.blob
-                key = (change.blob or "", change.path)
-                if change.blob is not None and key in wanted and key not in first:
-                    first[key] = (index, commit)
+                if change.blob is not None:
+                    key = (change.blob, change.path)
+                    if key in wanted and key not in first:
+                        first[key] = (index, commit)
             parent_node.append(node)
             sets.append(changed)
             usage.append(0)
