@@ -249,4 +249,3 @@ def test_client_calls_are_found_alike_with_and_without_hyperscan(monkeypatch):
     positions = dict(zip((call.callee for call in calls), with_hyperscan[0]))
     assert len(positions["reqPnL"]) == ibkr.MAX_CALLS_LOOKED_AT and len(positions["reqPnLSingle"]) == 1
     assert "IbkrClient" not in positions  # ibind is not named: its calls are not looked for
-
