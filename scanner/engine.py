@@ -15,7 +15,6 @@ only the lines that hold findings are decoded for display.
 """
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 
@@ -32,6 +31,7 @@ from .encoded import (
     rescan_text,
 )
 from .entropy import shannon_entropy
+from .globs import path_matches
 from .models import Match
 from .positions import Positions
 from .prefilter import Prefilter, make_prefilter
@@ -171,7 +171,7 @@ class Engine:
         matches: list[Match] = []
         for rule_index in sorted(rule_hits):
             compiled = self._compiled[rule_index]
-            if compiled.rule.paths and not _path_matches(path, compiled.rule.paths):
+            if compiled.rule.paths and not path_matches(path, compiled.rule.paths):
                 continue
             gate = self._rule_gate.get(rule_index)
             if gates is not None and gate is not None and gate not in gates:
@@ -291,11 +291,6 @@ def _windows(data: bytes, offsets: list[int], span: int | None) -> list[tuple[in
         else:
             ranges.append((line_start, hi))
     return ranges
-
-
-def _path_matches(path: str, globs: Sequence[str]) -> bool:
-    name = path.rsplit("/", 1)[-1]
-    return any(fnmatch.fnmatch(path, g) or fnmatch.fnmatch(name, g) for g in globs)
 
 
 def _path_confidence_factor(path: str) -> float:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .engine import Engine
+from .globs import path_matches
 from .models import Blob, Provenance, ScanStats
 from .rules import Rule, regex_rules
 
@@ -47,6 +48,8 @@ def check_examples(rules: Sequence[Rule], backend: str = "auto") -> list[Example
         if not rule.examples:
             failures.append(ExampleFailure(rule.id, rule.source, "example", "", "rule has no examples"))
         for example in rule.examples:
+            if _off_paths(rule, "example", example.text, example.path, failures):
+                continue
             secrets = secrets_of(rule.id, example.text, example.path, merged=rule.detector == "ast")
             if example.secret not in secrets:
                 detail = f"expected secret {example.secret!r}, got {secrets or 'no match'}"
@@ -55,10 +58,24 @@ def check_examples(rules: Sequence[Rule], backend: str = "auto") -> list[Example
                 detail = "the gate does not match inside the rule's match (it must: see rules/README.md, Gates)"
                 failures.append(ExampleFailure(rule.id, rule.source, "example", example.text, detail))
         for negative in rule.negatives:
-            secrets = secrets_of(rule.id, negative, getattr(negative, "path", None))
+            path = getattr(negative, "path", None)
+            if _off_paths(rule, "negative", negative, path, failures):
+                continue
+            secrets = secrets_of(rule.id, negative, path)
             if secrets:
                 failures.append(ExampleFailure(rule.id, rule.source, "negative", negative, f"matched {secrets}"))
     return failures
+
+
+def _off_paths(rule: Rule, kind: str, text: str, path: str | None, failures: list[ExampleFailure]) -> bool:
+    """A rule with ``paths`` never runs on an example or negative outside them: the example
+    would fail with no word why, the negative pass for nothing. Says so in ``failures``."""
+    if not rule.paths or (path is not None and path_matches(path, rule.paths)):
+        return False
+    detail = (f"the rule only runs on paths matching {list(rule.paths)}: give this {kind} a path = '...' "
+              "that matches" + ("" if path is None else f" (not {path!r})"))
+    failures.append(ExampleFailure(rule.id, rule.source, kind, text, detail))
+    return True
 
 
 def _gate_inside_match(rule: Rule, text: str, secret: str) -> bool:

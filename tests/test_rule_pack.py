@@ -187,3 +187,41 @@ def test_rules_test_reads_gates_past_a_match_without_a_secret(tmp_path):
     rules = gated_rule(tmp_path, "acme_token", r'acme_token\s*=\s*(?:"(?P<secret>[A-Za-z0-9]{24})"|none)',
                        r'acme_token = none\nacme_token = \"Zq9Lk2mRt7Bg4Kq9zLm2Xw8P\"')
     assert check_examples(rules) == []
+
+
+def _readme_rule(tmp_path: Path) -> Path:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Writing a rule", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "acme.toml"
+    path.write_text(block, encoding="utf-8")
+    return path
+
+
+def test_the_readmes_rule_passes_its_own_test_and_finds_a_top_level_file(tmp_path):
+    """The README's rule is what a rule author copies first: it must pass ``rules test``, and its
+    ``**/*.py`` must take a file at the top of the scan (fnmatch alone did not)."""
+    rule_file = _readme_rule(tmp_path)
+    assert check_examples(load_rules([rule_file], bundled=False)) == []
+    scanned = tmp_path / "repo"
+    scanned.mkdir()
+    (scanned / "desk.py").write_text("token = 'acmedesk_Q7rV2lMz8KpW4nXt9BcE'\n")
+    (scanned / "desk.txt").write_text("token = 'acmedesk_Q7rV2lMz8KpW4nXt9BcE'\n")
+    done = subprocess.run([sys.executable, "-m", "scanner", "dir", str(scanned), "--rules", str(rule_file),
+                           "--no-config", "-f", "json"], capture_output=True, text=True)
+    import json
+
+    found = [Path(f["path"]).name for f in json.loads(done.stdout)["findings"] if f["rule_id"] == "acme-desk-token"]
+    assert found == ["desk.py"]
+
+
+def test_rules_test_wants_a_matching_path_on_examples_of_a_path_scoped_rule(tmp_path):
+    """Without one the rule never runs on them: the example fails with no word why, and a
+    negative passes for nothing."""
+    rule_file = _readme_rule(tmp_path)
+    text = rule_file.read_text()
+    text = text.replace('"acmedesk_Q7rV2lMz8KpW4nXt9BcD", path = "desk.py" }]', '"acmedesk_Q7rV2lMz8KpW4nXt9BcD" }]')
+    rule_file.write_text(text.replace('path = "desk.py" }]', 'path = "desk.txt" }]'))
+    failures = check_examples(load_rules([rule_file], bundled=False))
+    assert [(f.kind, "only runs on paths matching" in f.detail) for f in failures] == [
+        ("example", True), ("negative", True)]
+    assert "(not 'desk.txt')" in failures[1].detail

@@ -97,6 +97,18 @@ def test_non_utf8_file_names_are_scanned(tmp_path, monkeypatch):
         ("node_modules", ["node_modules"], True),
         ("src/app.py", ["*.min.js", "docs/"], False),
         ("docs/index.md", ["docs/"], True),
+        # "**/" is any directories, none included (gitignore): fnmatch alone missed the top level
+        ("node_modules/x.js", ["**/node_modules"], True),
+        ("a/node_modules/x.js", ["**/node_modules"], True),
+        ("app.min.js", ["**/*.min.js"], True),
+        ("vendor/x/y.py", ["**/vendor/x"], True),
+        ("vendor/x/y.py", ["**/x/y.py"], True),
+        ("src/vendor/x/y.py", ["**/vendor/x/**"], True),
+        ("a/b", ["a/**/b"], True),
+        ("a/x/y/b/c.py", ["a/**/b"], True),
+        ("ab/c.py", ["a/**/b"], False),
+        ("src/fixtures/x.py", ["/fixtures"], False),
+        ("fixtures/x.py", ["/fixtures"], True),
     ],
 )
 def test_exclude_globs(path, patterns, excluded):

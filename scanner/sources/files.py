@@ -13,7 +13,6 @@ most once (by device and inode), so a link loop is a counted skip, not a hang.
 from __future__ import annotations
 
 import errno
-import fnmatch
 import os
 import re
 import stat
@@ -21,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..globs import glob_regex
 from ..hostscan import Places, default_places, host_path, pseudo_dirs
 from ..models import ScanStats
 
@@ -70,7 +70,9 @@ def display_path(abspath: str, base: str) -> str:
 def is_excluded(relpath: str, patterns: Sequence[str]) -> bool:
     """gitignore-like globs. A pattern with an inner ``/`` is anchored at the scan root
     (``fixtures/**``, ``docs/api``); one without matches a name at any depth (``*.min.js``,
-    ``node_modules``, ``docs/``). Matching a directory excludes everything below it."""
+    ``node_modules``, ``docs/``), as does one that starts with ``**/``; an inner ``/**/``
+    stands for any directories, none included (``scanner.globs``). Matching a directory
+    excludes everything below it."""
     if not patterns:
         return False
     anchored, named = _compiled_excludes(tuple(patterns))
@@ -94,12 +96,19 @@ def _compiled_excludes(patterns: tuple[str, ...]) -> tuple[Callable[[str], objec
     named: list[str] = []
     for pattern in patterns:
         p = pattern.strip()
+        anywhere = False
+        while p.startswith("**/"):  # at any depth: "**/node_modules" is "node_modules"
+            p, anywhere = p[3:], True
         is_anchored = "/" in p.rstrip("/")
         if p.endswith("/**"):
             p = p[:-3]
         p = p.strip("/")
-        if p:
-            (anchored if is_anchored else named).append(fnmatch.translate(p))
+        if not p:
+            continue
+        if not is_anchored:
+            named.append(glob_regex(p))
+        else:  # at the root, or below any directories ("**/a/b")
+            anchored.append(glob_regex("**/" + p if anywhere else p))
 
     def matcher(parts: list[str]) -> Callable[[str], object] | None:
         return re.compile("|".join(f"(?:{part})" for part in parts)).match if parts else None
