@@ -19,6 +19,7 @@ change then, and all three live here as data and small pure functions:
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -141,6 +142,44 @@ def host_path(abspath: str, host_root: str) -> str:
     if rel == os.curdir:
         return "/"
     return "/" + rel.replace(os.sep, "/")
+
+
+MAX_LINK_HOPS = 40  # as Linux: more links than this in one path is a loop
+
+
+def resolve_in_root(path: str, host_root: str) -> str:
+    """``path`` with every symbolic link resolved as the scanned machine resolves it: an
+    absolute target starts again at ``host_root`` (its ``/``), and ``..`` stops there. The
+    kernel would read ``/etc/x`` in a snapshot's link as the scanning host's own ``/etc/x``.
+
+    Raises ``OSError`` like ``os.stat``: ``ENOENT`` for a link pointing nowhere, ``ELOOP``
+    past ``MAX_LINK_HOPS``. A path outside ``host_root`` resolves as the host resolves it."""
+    root = os.path.normpath(host_root)
+    rel = os.path.relpath(path, root)
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return os.path.realpath(path, strict=True)
+    pending = [part for part in reversed(rel.split(os.sep)) if part not in ("", os.curdir)]
+    resolved: list[str] = []
+    hops = 0
+    while pending:
+        part = pending.pop()
+        if part == os.pardir:
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(root, *resolved, part)
+        if not os.path.islink(candidate):
+            os.lstat(candidate)  # raises for a missing component
+            resolved.append(part)
+            continue
+        hops += 1
+        if hops > MAX_LINK_HOPS:
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+        target = os.readlink(candidate)
+        if target.startswith("/"):
+            resolved = []
+        pending.extend(p for p in reversed(target.split("/")) if p not in ("", os.curdir))
+    return os.path.join(root, *resolved)
 
 
 def pseudo_dirs(host_root: str, live: bool) -> frozenset[str]:

@@ -143,18 +143,42 @@ def _host_scan(root: Path, **options):
 def test_symlink_loops_are_safe_when_following(tmp_path, write, no_hang):
     write("a/b/leak.py", f"t = '{TOKEN}'\n")
     os.symlink("..", tmp_path / "a" / "b" / "up")  # a/b/up -> a: a loop
-    os.symlink(tmp_path / "a", tmp_path / "again")  # the same directory a second time
-    os.symlink(tmp_path / "nowhere", tmp_path / "dangling")
+    os.symlink("/a", tmp_path / "again")  # the same directory a second time (absolute: inside the root)
+    os.symlink("/nowhere", tmp_path / "dangling")
     os.symlink("self", tmp_path / "self")  # a link to itself: ELOOP
-    os.symlink(tmp_path / "a" / "b" / "leak.py", tmp_path / "linked.py")
+    os.symlink("/a/b/leak.py", tmp_path / "linked.py")
     findings, stats = _host_scan(tmp_path, follow_symlinks=True)
     assert sorted(f.path for f in findings) == ["/a/b/leak.py", "/linked.py"]
     assert stats.skipped == {"symlink-loop": 2, "duplicate-directory": 1, "broken-symlink": 1}
 
 
+def test_absolute_links_of_a_snapshot_lead_inside_it(tmp_path, no_hang):
+    """Under ``--root`` a link to ``/etc/app`` means the snapshot's ``/etc/app``: the kernel would
+    take the scanning host's own, so a scan read (and reported as the snapshot's) the operator's
+    files, and counted a link to a path only the snapshot has as broken."""
+    host_only = tmp_path / "host-only"
+    host_only.mkdir()
+    (host_only / "leak.py").write_text(f"t = '{TOKEN}'\n")
+    snap = tmp_path / "snap"
+    (snap / "etc" / "app").mkdir(parents=True)
+    (snap / "etc" / "app" / "leak.py").write_text(f"t = '{TOKEN}'\n")
+    (snap / "opt").mkdir()
+    os.symlink("/etc/app", snap / "opt" / "cfg")  # only the snapshot has it
+    os.symlink("/etc/app/leak.py", snap / "opt" / "cfg.py")
+    os.symlink(str(host_only), snap / "opt" / "host")  # only the host has it
+    os.symlink("../../../../../../../etc/app", snap / "opt" / "up")  # ".." stops at the root
+    findings, stats = _host_scan(snap, follow_symlinks=True)
+    assert sorted(f.path for f in findings) == ["/etc/app/leak.py", "/opt/cfg.py"]
+    assert stats.skipped == {"duplicate-directory": 2, "broken-symlink": 1}
+    assert stats.skipped_paths["broken-symlink"] == ["/opt/host"]
+    findings, stats = _host_scan(snap)
+    assert [f.path for f in findings] == ["/etc/app/leak.py"]
+    assert stats.skipped == {"symlink-not-followed": 3, "broken-symlink": 1}
+
+
 def test_symlinks_are_not_followed_by_default(tmp_path, write, no_hang):
     write("a/leak.py", f"t = '{TOKEN}'\n")
-    os.symlink(tmp_path / "a", tmp_path / "again")
+    os.symlink("/a", tmp_path / "again")
     os.symlink("..", tmp_path / "a" / "up")
     findings, stats = _host_scan(tmp_path)
     assert [f.path for f in findings] == ["/a/leak.py"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..globs import glob_regex
-from ..hostscan import Places, default_places, host_path, pseudo_dirs
+from ..hostscan import Places, default_places, host_path, pseudo_dirs, resolve_in_root
 from ..models import ScanStats
 
 ALWAYS_SKIPPED_DIRS = (".git",)
@@ -144,60 +144,82 @@ class _Walker:
     def walk(self, paths: Iterable[str]) -> Iterator[FileItem]:
         for given in paths:
             root = os.path.abspath(given)
+            physical = root
             try:
                 st = os.lstat(root)
                 followed = stat.S_ISLNK(st.st_mode) and self.opts.follow_symlinks
                 if followed:
-                    st = os.stat(root)
+                    physical = self._target(root)
+                    st = os.stat(physical)
             except OSError as exc:
                 self.stats.skip(_reason(exc), given)
                 continue
             if stat.S_ISDIR(st.st_mode):
-                if root in self.pseudo:
+                if root in self.pseudo or physical in self.pseudo:
                     self.stats.skip("pseudo-filesystem", self._display(root))
                     continue
-                yield from self._tree(root, st)
+                yield from self._tree(root, st, physical)
             else:
-                item = self._file(root, os.path.basename(root), st, False, followed, explicit=True)
+                item = self._file(physical, os.path.basename(root), st, False, followed, explicit=True,
+                                  shown=self._display(root))
                 if item:
                     yield item
+
+    def _target(self, link: str) -> str:
+        """Where the symbolic link ``link`` leads. In host scans an absolute target is read
+        inside the host root, as the scanned machine reads it (``hostscan.resolve_in_root``):
+        the kernel would take the scanning host's own file."""
+        return resolve_in_root(link, self.host_root) if self.host_root else link
+
+    def _unfollowed(self, link: str) -> str:
+        """The skip reason of a link the walk does not follow."""
+        try:
+            os.stat(self._target(link))
+        except OSError:
+            return "broken-symlink"
+        return "symlink-not-followed"
 
     def _display(self, path: str) -> str:
         if self.host_root:
             return host_path(path, self.host_root)
         return display_path(path, self.base)
 
-    def _list(self, directory: str) -> list[os.DirEntry] | None:
+    def _list(self, directory: str, shown: str | None = None) -> list[os.DirEntry] | None:
+        """``directory``'s entries by name; ``shown``: the path to report it by, if another."""
         try:
             with os.scandir(directory) as it:
                 return sorted(it, key=lambda e: e.name)
         except OSError as exc:
             reason = "unreadable-directory" if exc.errno in (errno.EACCES, errno.EPERM) else _reason(exc)
-            self.stats.skip(reason, self._display(directory))
+            self.stats.skip(reason, self._display(shown or directory))
             return None
 
-    def _tree(self, root: str, root_st: os.stat_result) -> Iterator[FileItem]:
+    def _tree(self, root: str, root_st: os.stat_result, physical_root: str | None = None) -> Iterator[FileItem]:
+        """``physical_root``: where ``root`` (a followed link) really is, when elsewhere."""
         root_dev = root_st.st_dev
         shown_prefix = self._display_prefix(root)
         self.visited.add((root_st.st_dev, root_st.st_ino))
-        entries = self._list(root)
+        entries = self._list(physical_root or root, root)
         if entries is None:
             return
-        # frames: (entries, places_only, (dev, ino) of the directory)
-        stack: list[tuple[Iterator[os.DirEntry], bool, tuple[int, int]]] = [
-            (iter(entries), False, (root_st.st_dev, root_st.st_ino))]
+        # frames: (entries, places_only, (dev, ino) of the directory, the directory's own path
+        # when its entries' are elsewhere: below a link followed inside a host root)
+        stack: list[tuple[Iterator[os.DirEntry], bool, tuple[int, int], str | None]] = [
+            (iter(entries), False, (root_st.st_dev, root_st.st_ino),
+             root if physical_root not in (None, root) else None)]
         prefix = root if root.endswith(os.sep) else root + os.sep
         while stack:
-            it, places_only, _ = stack[-1]
+            it, places_only, _, logical_dir = stack[-1]
             entry = next(it, None)
             if entry is None:
                 stack.pop()
                 continue
-            path = entry.path
+            physical = entry.path  # where the file is; ``path``: where the walk says it is
+            path = physical if logical_dir is None else os.path.join(logical_dir, entry.name)
             rel = path[len(prefix):].replace(os.sep, "/") if path.startswith(prefix) else \
                 os.path.relpath(path, root).replace(os.sep, "/")
             if self.lazy_stat and entry.is_file(follow_symlinks=False):  # no system call: d_type
-                item = self._regular_file(path, rel, places_only, shown_prefix + rel)
+                item = self._regular_file(physical, rel, places_only, shown_prefix + rel)
                 if item:
                     yield item
                 continue
@@ -209,26 +231,26 @@ class _Walker:
             followed = False
             if stat.S_ISLNK(st.st_mode):
                 if not self.opts.follow_symlinks:
-                    self.stats.skip("symlink-not-followed" if os.path.exists(path) else "broken-symlink",
-                                    self._display(path))
+                    self.stats.skip(self._unfollowed(physical), self._display(path))
                     continue
                 try:
-                    st = os.stat(path)
+                    physical = self._target(physical)
+                    st = os.stat(physical)
                 except OSError as exc:
                     reason = "broken-symlink" if exc.errno == errno.ENOENT else _reason(exc)
                     self.stats.skip(reason, self._display(path))
                     continue
                 followed = True
             if stat.S_ISDIR(st.st_mode):
-                child_only = self._enter(path, rel, entry.name, st, root_dev, places_only, followed,
+                child_only = self._enter(physical, path, rel, entry.name, st, root_dev, places_only, followed,
                                          [frame[2] for frame in stack])
                 if child_only is None:
                     continue
-                sub = self._list(path)
+                sub = self._list(physical, path)
                 if sub is not None:
-                    stack.append((iter(sub), child_only, (st.st_dev, st.st_ino)))
+                    stack.append((iter(sub), child_only, (st.st_dev, st.st_ino), path if physical != path else None))
                 continue
-            item = self._file(path, rel, st, places_only, followed, shown=shown_prefix + rel)
+            item = self._file(physical, rel, st, places_only, followed, shown=shown_prefix + rel)
             if item:
                 yield item
 
@@ -242,13 +264,15 @@ class _Walker:
             return ""
         return shown + "/"
 
-    def _enter(self, path: str, rel: str, name: str, st: os.stat_result, root_dev: int, places_only: bool,
-               followed: bool, ancestors: list[tuple[int, int]]) -> bool | None:
-        """None: do not enter. Else whether to look only for places below (an excluded directory)."""
+    def _enter(self, physical: str, path: str, rel: str, name: str, st: os.stat_result, root_dev: int,
+               places_only: bool, followed: bool, ancestors: list[tuple[int, int]]) -> bool | None:
+        """None: do not enter. Else whether to look only for places below (an excluded directory).
+        ``physical``: where the directory is (``path`` is where the walk reached it)."""
         if name in ALWAYS_SKIPPED_DIRS:
             self.stats.note(f"skipped {name} directory (use 'brokerscan git' for history)")
             return None
-        if self.pseudo and (path in self.pseudo or (followed and os.path.realpath(path) in self.pseudo)):
+        if self.pseudo and (path in self.pseudo or physical in self.pseudo
+                            or (followed and os.path.realpath(physical) in self.pseudo)):
             self.stats.skip("pseudo-filesystem", self._display(path))
             return None
         if self.opts.one_file_system and st.st_dev != root_dev:
@@ -297,7 +321,7 @@ class _Walker:
         if shown is None:
             shown = self._display(path)
         if stat.S_ISLNK(st.st_mode):
-            self.stats.skip("symlink-not-followed" if os.path.exists(path) else "broken-symlink", shown)
+            self.stats.skip(self._unfollowed(path), shown)
             return None
         admitted, place = self._admitted(rel, shown, places_only, explicit)
         if not admitted:
