@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlparse
 
 from .models import Finding, Location, Provenance, ScanStats, ScanTarget, Severity
 from .redact import MASK, redact, redact_line
+from .report import mask_neighbours
 
 SARIF_FINGERPRINT_KEY = "brokerscanFingerprint/v1"
 _LEVEL_SEVERITY = {"error": Severity.HIGH, "warning": Severity.MEDIUM, "note": Severity.LOW, "none": Severity.INFO}
@@ -59,6 +60,8 @@ def run_merge(args) -> int:
     except MergeError as exc:
         raise UsageError(str(exc)) from None
     findings, stats, target = merge_reports(reports)
+    if not args.show_secrets:  # an input that showed secrets shows its neighbours' too
+        findings = mask_neighbours(findings)
     prepared = [_secret_as_asked(f, args.show_secrets) for f in findings]
     findings = [f for f, _ in prepared]
     masked = [m for _, m in prepared]

@@ -105,3 +105,18 @@ def test_clean_reports_merge_to_exit_0(tmp_path):
     (tmp_path / "h/readme.txt").write_text("nothing here\n")
     run_cli("dir", "--root", str(tmp_path / "h"), "--rules", CUSTOM, "-f", "sarif", "-o", "a.sarif", cwd=tmp_path)
     assert run_cli("merge", "a.sarif", cwd=tmp_path).returncode == 0
+
+
+def test_a_shared_line_of_shown_inputs_is_masked_for_both_secrets(tmp_path):
+    """Inputs written with --show-secrets, merged without: each finding's snippet masked its
+    own secret and showed the other one on the same line."""
+    (tmp_path / "h" / "opt").mkdir(parents=True)
+    (tmp_path / "h" / "opt" / "run.sh").write_text(
+        "docker run -e TWS_USERID=qxvbn417 -e TWS_PASSWORD=Rz4kP9wmT2xq ib-gateway\n")
+    run_cli("dir", "--root", str(tmp_path / "h"), "--no-config", "--show-secrets", "-f", "json", "-o", "a.json",
+            cwd=tmp_path)
+    assert b"Rz4kP9wmT2xq" in (tmp_path / "a.json").read_bytes()
+    for fmt in ("json", "sarif", "text"):
+        merged = run_cli("merge", "a.json", "-f", fmt, cwd=tmp_path)
+        assert merged.returncode == 1
+        assert b"qxvbn417" not in merged.stdout and b"Rz4kP9wmT2xq" not in merged.stdout

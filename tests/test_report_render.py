@@ -77,3 +77,29 @@ def test_importing_the_package_loads_no_format_module():
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_line_with_two_secrets_shows_neither_in_either_finding(fmt):
+    """``docker run -e TWS_USERID=… -e TWS_PASSWORD=…``: each finding masked its own secret and
+    printed the other's in full in its snippet."""
+    user, password = "qxvbn417", "Rz4kP9wmT2xq"
+    line = f"docker run -e TWS_USERID={user} -e TWS_PASSWORD={password} ib-gateway"
+    pair = [make_finding(secret=user, line_text=line, fingerprint="fp-user"),
+            make_finding(secret=password, line_text=line, fingerprint="fp-password")]
+    out = render(fmt, pair, ScanStats(files_scanned=1), TARGET, {})
+    assert user not in out and password not in out
+    shown = render(fmt, pair, ScanStats(files_scanned=1), TARGET, {}, show_secrets=True)
+    assert user in shown and password in shown
+
+
+def test_a_neighbour_is_masked_without_moving_a_finding_placed_by_columns():
+    """A decoded value is masked by its columns in the line: masking a neighbour before it
+    must keep those columns where they were."""
+    encoded = base64.b64encode(f"password={SECRET}".encode()).decode()
+    line = f"IB_USER=qxvbn417 IB_CONFIG={encoded}"
+    start = line.index(encoded) + 1
+    pair = [make_finding(secret="qxvbn417", line_text=line, fingerprint="fp-user"),
+            make_finding(line_text=line, decoded="base64", location=Location(5, start, 5, start + len(encoded)))]
+    out = render("json", pair, ScanStats(files_scanned=2), TARGET, {})
+    assert "qxvbn417" not in out and encoded not in out and encoded[:12] not in out

@@ -13,11 +13,12 @@ what a masked line looks like.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..models import Severity
-from ..redact import redact, redact_line
+from ..redact import MASK, mask_spans, occurrences, redact, redact_line
 
 if TYPE_CHECKING:
     from ..models import Finding, ScanStats, ScanTarget
@@ -35,6 +36,8 @@ def render(fmt: str, findings: Sequence[Finding], stats: ScanStats, target: Scan
     ``color`` and ``explain`` only affect the text format; ``verbose`` adds
     skipped-file examples to the text and JSON formats.
     """
+    if not show_secrets:
+        findings = mask_neighbours(findings)
     if fmt == "text":
         from .text import render_text
         return render_text(findings, stats, target, rules, show_secrets=show_secrets,
@@ -47,6 +50,52 @@ def render(fmt: str, findings: Sequence[Finding], stats: ScanStats, target: Scan
         from .sarif import render_sarif
         return render_sarif(findings, stats, target, rules, show_secrets=show_secrets)
     raise ValueError(f"unknown report format {fmt!r}; expected one of: {', '.join(FORMATS)}")
+
+
+def mask_neighbours(findings: Sequence[Finding]) -> list[Finding]:
+    """The findings with the other findings' secrets masked in each line they share.
+
+    Every output masks a finding's own secret in its line; a line holding two (a user id
+    and a password) printed each one in the other's snippet. Lines are matched by their
+    text, so findings of the same line in any version or host are covered alike."""
+    sharing: dict[str, list[Finding]] = {}
+    for finding in findings:
+        if finding.line_text:
+            sharing.setdefault(finding.line_text, []).append(finding)
+    out: list[Finding] = []
+    for finding in findings:
+        others = [o for o in sharing.get(finding.line_text, ()) if o.secret != finding.secret]
+        if not others:
+            out.append(finding)
+            continue
+        own = secret_spans(finding)
+        spans = [span for other in others for span in secret_spans(other)
+                 if not any(span[0] < end and start < span[1] for start, end in own)]
+        literal = bool(finding.secret) and finding.secret in finding.line_text
+        line = mask_spans(finding.line_text, spans, same_length=not literal)
+        out.append(finding if line == finding.line_text else replace(finding, line_text=line))
+    return out
+
+
+def secret_spans(finding: Finding) -> list[tuple[int, int]]:
+    """Where the finding's secret is in its line: where the text occurs or, for a value that
+    is not there literally (decoded, multi-line), the span its location gives."""
+    line = finding.line_text
+    if finding.secret and MASK not in finding.secret and finding.secret in line:
+        return occurrences(line, finding.secret)
+    if finding.secret and MASK in finding.secret:
+        return []  # masked already (a merged report): nothing readable to hide
+    return [location_span(finding)]
+
+
+def location_span(finding: Finding) -> tuple[int, int]:
+    """The ``[start, end)`` span of the line that the finding's location covers (to the end
+    of the line for a value that goes on to later lines; the rest of the line if empty)."""
+    line, loc = finding.line_text, finding.location
+    start = min(max(loc.column - 1, 0), len(line))
+    end = loc.end_column - 1 if loc.end_line == loc.line else len(line)
+    end = min(max(end, start), len(line))
+    return start, end if end > start else len(line)
 
 
 def count_by_severity(findings: Sequence[Finding]) -> dict[Severity, int]:
@@ -80,12 +129,7 @@ def masked_line(finding: Finding, show_secrets: bool) -> tuple[str, int, int]:
     if at >= 0:
         shown = shown_secret(finding, show_secrets)
         return redact_line(line, secret, show_secrets), at, at + len(shown)
-    loc = finding.location
-    start = min(max(loc.column - 1, 0), len(line))
-    end = loc.end_column - 1 if loc.end_line == loc.line else len(line)
-    end = min(max(end, start), len(line))
-    if end == start:
-        end = len(line)
+    start, end = location_span(finding)
     if show_secrets or start == end:
         return line, start, end
     masked = redact(line[start:end])
