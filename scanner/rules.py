@@ -174,14 +174,51 @@ def _read_rule_tables(path: Path) -> list[tuple[int, Any]]:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RuleError(f"{path}: invalid TOML: {exc}") from None
-    unknown = set(doc) - {"rules"}
+    unknown = set(doc) - {"rules", "fragments"}
     if unknown:
-        raise RuleError(f"{path}:1: unknown top-level key(s) {sorted(unknown)}; expected [[rules]] tables")
+        raise RuleError(f"{path}:1: unknown top-level key(s) {sorted(unknown)}; expected [[rules]] tables and [fragments]")
     tables = doc.get("rules", [])
     if not isinstance(tables, list):
         raise RuleError(f"{path}:1: 'rules' must be an array of tables ([[rules]])")
     lines = _rule_start_lines(text)
-    return [(lines[i] if i < len(lines) else 1, table) for i, table in enumerate(tables)]
+    located = [(lines[i] if i < len(lines) else 1, table) for i, table in enumerate(tables)]
+    fragments = _read_fragments(doc.get("fragments", {}), path)
+    for line, table in located:
+        if isinstance(table, dict) and isinstance(table.get("regex"), str):
+            table["regex"] = _expand_fragments(table["regex"], fragments, f"{path}:{line}: rule {table.get('id', '?')!r}")
+    return located
+
+
+# ``{{name}}`` in a rule's regex stands for the file's ``[fragments]`` entry ``name``: one
+# value grammar shared by a family of rules, written once. Expanded when the file is read,
+# so the cache, the engine and ``rules explain`` only ever see whole regexes.
+_FRAGMENT_NAME = r"[a-z][a-z0-9_]*"
+
+
+def _read_fragments(table: object, path: Path) -> dict[str, str]:
+    """A file's ``[fragments]``, each expanded: a fragment may use the fragments above it."""
+    import re
+
+    if not isinstance(table, dict):
+        raise RuleError(f"{path}:1: 'fragments' must be a table of name = 'regex text'")
+    fragments: dict[str, str] = {}
+    for name, text in table.items():
+        if not re.fullmatch(_FRAGMENT_NAME, name) or not isinstance(text, str):
+            raise RuleError(f"{path}: fragment {name!r}: names are lowercase words, values regex strings")
+        fragments[name] = _expand_fragments(text, fragments, f"{path}: fragment {name!r}")
+    return fragments
+
+
+def _expand_fragments(pattern: str, fragments: dict[str, str], where: str) -> str:
+    import re
+
+    def fragment(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in fragments:
+            raise RuleError(f"{where}: unknown fragment {{{{{name}}}}} (defined: {sorted(fragments) or 'none'})")
+        return fragments[name]
+
+    return re.sub(r"\{\{(" + _FRAGMENT_NAME + r")\}\}", fragment, pattern)
 
 
 # --- Parsed-rules cache ------------------------------------------------------------

@@ -225,3 +225,57 @@ def test_rules_test_wants_a_matching_path_on_examples_of_a_path_scoped_rule(tmp_
     assert [(f.kind, "only runs on paths matching" in f.detail) for f in failures] == [
         ("example", True), ("negative", True)]
     assert "(not 'desk.txt')" in failures[1].detail
+
+
+def test_fragments_of_the_same_name_are_identical_across_the_pack():
+    """Fragments are local to their file; the value grammar shared by the login, OAuth and
+    Flex rules is copied, and a copy edited alone would make one family drift."""
+    import tomllib
+
+    seen: dict[str, tuple[str, str]] = {}
+    for path in sorted(bundled_rules_dir().glob("*.toml")):
+        for name, text in tomllib.loads(path.read_text()).get("fragments", {}).items():
+            first = seen.setdefault(name, (path.name, text))
+            assert first[1] == text, f"fragment {name!r} differs between {first[0]} and {path.name}"
+    assert "env_separator" in seen
+
+
+def test_a_rule_file_shares_regex_fragments_between_its_rules(tmp_path):
+    path = tmp_path / "acme.toml"
+    path.write_text("""
+[fragments]
+value = '''(?P<secret> [A-Za-z0-9]{24} )'''
+quoted = '''" {{value}} "'''
+
+[[rules]]
+id = "acme-token"
+title = "ACME token"
+description = "test"
+severity = "high"
+keywords = ["acme_token"]
+regex = '''(?x) acme_token \\s* = \\s* {{quoted}}'''
+help = "test"
+examples = [{ text = 'acme_token = "Zq9Lk2mRt7Bg4Kq9zLm2Xw8P"', secret = "Zq9Lk2mRt7Bg4Kq9zLm2Xw8P" }]
+negatives = ['acme_token = ""']
+""")
+    [rule] = load_rules([path], bundled=False)
+    assert "{{" not in rule.regex
+    assert check_examples([rule]) == []
+
+
+def test_an_unknown_fragment_is_a_rule_error_naming_the_rule(tmp_path):
+    from scanner.rules import RuleError
+
+    path = tmp_path / "acme.toml"
+    path.write_text("""
+[[rules]]
+id = "acme-token"
+title = "ACME token"
+description = "test"
+severity = "high"
+keywords = ["acme_token"]
+regex = '''(?x) acme_token = {{value}}'''
+help = "test"
+""")
+    with pytest.raises(RuleError, match=r"acme.toml:2: rule 'acme-token': unknown fragment \{\{value\}\}"):
+        load_rules([path], bundled=False)
