@@ -27,7 +27,10 @@ K8S_HEAD = 65536  # a Secret manifest says so near its top
 
 _KEY = rb"""["']?(?P<key>[A-Za-z_][A-Za-z0-9_.\-]{0,120})["']?"""
 _VALUE = rb"""["']?(?P<value>[A-Za-z0-9+/]{8,}={0,2})["']?"""
-_K8S_ENTRY = compile_pattern(rb"(?m)^[ \t]+" + _KEY + rb"[ \t]*:[ \t]*" + _VALUE + rb"[ \t]*,?[ \t]*\r?$")
+# A Secret's data key is any run of ``[-._a-zA-Z0-9]``: ``kubectl create secret generic
+# --from-file=.env`` names it after the file, so it may start with a dot or a digit.
+_K8S_KEY = rb"""["']?(?P<key>[A-Za-z0-9_.][A-Za-z0-9_.\-]{0,120})["']?"""
+_K8S_ENTRY = compile_pattern(rb"(?m)^[ \t]+" + _K8S_KEY + rb"[ \t]*:[ \t]*" + _VALUE + rb"[ \t]*,?[ \t]*\r?$")
 # A credential field read from the start of its key: ``db_password: "cTdS..."``, ``TOKEN=...``.
 _FIELD_AT = compile_pattern(
     _KEY + rb"[ \t]*[:=][ \t]*" + _VALUE.replace(b"{8,}", b"{16,}") + rb"(?![A-Za-z0-9+/=])"
