@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import ROOT
 from scanner.rules import load_rules
 from scanner.scan import ScanOptions, scan_files
 
@@ -159,3 +162,16 @@ def test_readme_placeholders_of_the_gateway_images_are_not_reported(tmp_path):
         "TWS_USERID=myTwsAccountName\nTWS_PASSWORD=myTwsPassword\n"
         "VNC_SERVER_PASSWORD=myVncPassword\nIBEAM_ACCOUNT=U1234567\nIBEAM_ACCOUNT=DU1234567\n")
     assert reported(tmp_path) == set()
+
+
+def test_a_quoted_value_with_an_escaped_quote_is_reported_and_masked_whole(tmp_path):
+    """JSON escapes a quote inside a value: the finding is the whole value, so the
+    report's masked snippet shows none of its tail."""
+    (tmp_path / "creds.json").write_text('{"tws_password": "Nq7v\\"Zp2mXw9Lk"}\n')
+    assert reported(tmp_path) == {("creds.json", "ibkr-gateway-password", 'Nq7v\\"Zp2mXw9Lk')}
+    # this checkout's scanner, whatever ``brokerscan`` on PATH is installed from
+    result = subprocess.run([sys.executable, "-m", "scanner", "dir", ".", "--no-config", "-j", "1"], cwd=tmp_path,
+                            capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"})
+    assert result.returncode == 1, result.stderr
+    assert b"ibkr-gateway-password" in result.stdout
+    assert b"Zp2m" not in result.stdout and b"w9Lk" not in result.stdout
