@@ -1,9 +1,10 @@
-"""Credentials in the places deployments put environment variables, scanned as whole files.
+"""Credentials where deployments and scripts put them, scanned as whole files.
 
 The rule examples test each form on one line; these tests scan the files a user has
 (Kubernetes manifests, ECS task definitions, Terraform, .env and compose files, Secrets
-with a ``--from-file`` key, ib_async scripts) through the whole pipeline, regex and AST,
-and check what is reported: the whole value, once, under the specific rule.
+with a ``--from-file`` key, ib_async scripts, market-data dumps) through the whole
+pipeline, regex and AST, and check what is reported: the whole value, once, under the
+specific rule, and nothing in look-alikes.
 """
 from __future__ import annotations
 
@@ -175,3 +176,21 @@ def test_a_quoted_value_with_an_escaped_quote_is_reported_and_masked_whole(tmp_p
     assert result.returncode == 1, result.stderr
     assert b"ibkr-gateway-password" in result.stdout
     assert b"Zp2m" not in result.stdout and b"w9Lk" not in result.stdout
+
+
+def test_ib_async_flex_report_download_with_a_literal_token(tmp_path):
+    (tmp_path / "flex.py").write_text(
+        "from ib_async import FlexReport\n"
+        "report = FlexReport()\n"
+        'report.download("496042823960820945607424", "734512")\n')
+    assert reported(tmp_path) == {("flex.py", "ibkr-flex-token", "496042823960820945607424")}
+
+
+def test_polygon_tick_data_is_not_a_flex_request(tmp_path):
+    """Polygon v2 ticks carry "t" (a nanosecond timestamp as a JSON number) beside "q"."""
+    (tmp_path / "trades.json").write_text(
+        '{"ticker":"AAPL","results":[\n'
+        '{"t":1517562000016036581,"y":1517562000015577000,"q":1063,"i":"1","x":11,"s":100,"p":171.55,"z":3},\n'
+        '{"t":1517562000016038670,"y":1517562000015577600,"q":1064,"i":"2","x":11,"s":100,"p":171.55,"z":3}\n'
+        ']}\n')
+    assert reported(tmp_path) == set()
