@@ -194,3 +194,14 @@ def test_polygon_tick_data_is_not_a_flex_request(tmp_path):
         '{"t":1517562000016038670,"y":1517562000015577600,"q":1064,"i":"2","x":11,"s":100,"p":171.55,"z":3}\n'
         ']}\n')
     assert reported(tmp_path) == set()
+
+
+def test_every_account_of_a_json_list_and_the_java_order_setter(tmp_path):
+    (tmp_path / "accounts.json").write_text('{"accounts": ["U4829173", "DU7305518"]}\n')
+    (tmp_path / "Orders.java").write_text(
+        'public class Orders {\n    void place(Order o) { o.account("DF2098344"); }\n}\n')
+    assert reported(tmp_path) == {
+        ("accounts.json", "ibkr-account-id", "U4829173"),
+        ("accounts.json", "ibkr-account-id", "DU7305518"),
+        ("Orders.java", "ibkr-account-id-api", "DF2098344"),
+    }
