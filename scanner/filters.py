@@ -13,14 +13,31 @@ import regex
 
 from .regexcache import compile_pattern
 
+# Words that mark a value as a stand-in for the real one (``your``, ``changeme``, ``todo``).
 PLACEHOLDER_WORDS = (
-    "your", "example", "placeholder", "changeme", "change_me", "change-me", "redacted",
-    "dummy", "sample", "insert", "replace", "xxx", "***", "enter_", "<", ">", "todo",
+    "your", "example", "placeholder", "changeme", "change", "redacted", "dummy", "sample", "insert",
+    "replace", "todo", "enter",
 )
+# Words that may stand next to a placeholder word in a stand-in (``your_api_key_here``,
+# ``replace_me``, ``insert-ib-password``): they name what belongs there, never a secret.
+FILLER_WORDS = (
+    "here", "me", "my", "the", "this", "with", "own", "real", "actual", "goes", "new", "value", "string",
+    "password", "passwd", "pass", "pwd", "passphrase", "secret", "token", "key", "api", "access", "auth",
+    "client", "app", "private", "consumer", "bearer", "oauth", "credential", "id", "user", "username",
+    "login", "account", "acct", "ib", "ibkr", "tws", "ibeam", "ibc", "gateway", "paper", "live", "vnc",
+)
+_PLACEHOLDER_WORD = compile_pattern(
+    r"(?:%s|x{3,})s?" % "|".join(sorted(PLACEHOLDER_WORDS, key=len, reverse=True)))
+_STAND_IN_WORD = compile_pattern(
+    r"(?:(?:%s|x{3,})s?)+" % "|".join(sorted(PLACEHOLDER_WORDS + FILLER_WORDS, key=len, reverse=True)))
+_LETTER_RUNS = compile_pattern(r"[a-z]+")
+# ``<your password>``, ``<PASSWORD>``, ``sk-<redacted>``: a name between angle brackets.
+_ANGLE_PLACEHOLDER = compile_pattern(r"<\s*[A-Za-z][\w .\-]{2,}>")
 _TEMPLATE = compile_pattern(
     r"""
     \$\{[^}]*\}? | \{\{.*?\}?\}? | %\([^)]*\)s? | %[A-Za-z_][A-Za-z0-9_]*% |
-    ^\$[A-Za-z_][A-Za-z0-9_]*$ | ^\$\(
+    ^\$[A-Za-z_][A-Za-z0-9_]*$ | ^\$\( | <%.*?%> |
+    \#\{[A-Za-z_][^{}]*\}\#? | ^__[A-Za-z][A-Za-z0-9_.\-]*[A-Za-z0-9]__$
     """,
     regex.VERBOSE,
 )
@@ -43,26 +60,28 @@ def is_templated(secret: str) -> str | None:
     return "template variable" if _TEMPLATE.search(secret) else None
 
 
-LONG_VALUE = 40  # beyond this, a placeholder word must stand apart to count
+LONG_VALUE = 40  # from this length on, values are keys and token secrets, not typed-in stand-ins
 
 
 def has_placeholder_word(secret: str) -> str | None:
-    """``YOUR_PASSWORD``, ``changeme``, ``<redacted>``. In long random values (keys, token
-    secrets) a word like ``xxx`` turns up by chance, so there it must be delimited."""
+    """``YOUR_PASSWORD``, ``replace_me``, ``<redacted>``: a stand-in for the real value.
+
+    Structural, not a substring test: ``Mayor-Todos-91!`` and ``Gr8Sample7`` are strong
+    passwords that merely contain a placeholder word, and ``Xq7>mL2`` one with a bracket.
+    A value is a stand-in when its words are placeholder and filler words (digits may
+    follow), or when it holds a name between angle brackets. In long random values (keys,
+    token secrets) only a placeholder word standing apart counts (``...-your-key-here-...``)."""
+    if _ANGLE_PLACEHOLDER.search(secret):
+        return "placeholder (<...>)"
     lowered = secret.lower()
-    for word in PLACEHOLDER_WORDS:
-        at = lowered.find(word)
-        if at < 0:
-            continue
-        if len(secret) < LONG_VALUE or not word.isalpha():
-            return f"placeholder ({word})"
-        while at >= 0:
-            before = lowered[at - 1] if at else " "
-            after = lowered[at + len(word)] if at + len(word) < len(lowered) else " "
-            if not before.isalnum() and not after.isalnum():
-                return f"placeholder ({word})"
-            at = lowered.find(word, at + 1)
-    return None
+    if len(secret) >= LONG_VALUE:
+        word = next((w for w in regex.split(r"[^a-z0-9]+", lowered) if _PLACEHOLDER_WORD.fullmatch(w)), None)
+        return f"placeholder ({word})" if word else None
+    runs = _LETTER_RUNS.findall(lowered)
+    if not runs or not all(_STAND_IN_WORD.fullmatch(run) for run in runs):
+        return None
+    word = next((m.group() for run in runs if (m := _PLACEHOLDER_WORD.search(run))), None)
+    return f"placeholder ({word})" if word else None
 
 
 def is_repeated(secret: str) -> str | None:

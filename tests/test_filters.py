@@ -4,7 +4,18 @@ import pytest
 
 from scanner import filters
 from scanner.entropy import shannon_entropy
+from scanner.models import Blob, Provenance, ScanStats
 from scanner.redact import redact, redact_line
+from scanner.rules import load_rules
+from scanner.scan import BlobScanner, ScanOptions
+
+SCANNER = BlobScanner(load_rules(), ScanOptions())
+
+
+def secrets_found(path: str, text: str) -> list[str]:
+    """What a scan with the bundled rules (regex and AST) reports in one file."""
+    found = SCANNER.scan_blob(Blob(text.encode(), Provenance("file", path)), ScanStats())
+    return sorted({f.secret for f in found})
 
 
 @pytest.mark.parametrize("value", ["${TWS_PASSWORD}", "{{ secrets.IB_TOKEN }}", "%(password)s", "$IB_PASS", "%IBPASS%"])
@@ -12,9 +23,42 @@ def test_templates_are_references_not_secrets(value):
     assert filters.is_templated(value)
 
 
-@pytest.mark.parametrize("value", ["YOUR_PASSWORD", "changeme", "<redacted>", "xxxxxxxx", "example-token", "DUMMY123"])
+@pytest.mark.parametrize("value", [
+    "YOUR_PASSWORD", "changeme", "<redacted>", "xxxxxxxx", "example-token", "DUMMY123", "your_password_here",
+    "YOUR-API-KEY", "todo", "TODO", "sample-token", "insert-key-here", "replace_me", "change-me", "YourApiKeyHere",
+    "enter_your_ib_password", "<your password>", "<PASSWORD>", "sk-<redacted>", "<%= ENV['TWS_PASSWORD'] %>",
+])
 def test_placeholders_are_dropped(value):
     assert filters.first_rejection(value)
+
+
+@pytest.mark.parametrize("value", [
+    "Xq7>mL2#pRz9", "Kq9<zLm2Vx7p", "Mayor-Todos-91!", "Gr8Sample7", "Wy9-Insert-Kq2", "Zr4yourTq8", "Pa<ss>9x",
+    "Lm2<7q>Rz9",
+])
+def test_strong_passwords_with_a_bracket_or_a_placeholder_word_inside_pass(value):
+    assert filters.first_rejection(value) is None
+
+
+@pytest.mark.parametrize("path, text, secret", [
+    (".env", "TWS_PASSWORD=Xq7>mL2#pRz9\n", "Xq7>mL2#pRz9"),
+    (".env", "IBEAM_PASSWORD=Mayor-Todos-91!\n", "Mayor-Todos-91!"),
+    (".env", "VNC_SERVER_PASSWORD=Gr8Sample7\n", "Gr8Sample7"),
+    (".env", "IBEAM_PASSWORD=Wq8-Lm2-Zr9 # rotated monthly\n", "Wq8-Lm2-Zr9"),  # a '#' after a blank: a comment
+    ("ibc/config.ini", "IbLoginId=mrkvst441\nIbPassword=Kq9<zLm2Vx7p\n", "Kq9<zLm2Vx7p"),
+    ("launch.py", 'TWS_PASSWORD = "Xq7>mL2#pRz9"\n', "Xq7>mL2#pRz9"),
+])
+def test_scan_reports_passwords_that_merely_contain_a_placeholder_word_or_bracket(path, text, secret):
+    assert secret in secrets_found(path, text)
+
+
+@pytest.mark.parametrize("path, text", [
+    (".env", "TWS_PASSWORD=your_password_here\nIBEAM_PASSWORD=replace_me\nVNC_SERVER_PASSWORD=todo\n"),
+    ("ibc/config.ini", "IbPassword=<your password>\n"),
+    ("launch.py", 'TWS_PASSWORD = "<PASSWORD>"\nIBEAM_PASSWORD = "insert-key-here"\n'),
+])
+def test_scan_stays_silent_on_placeholders(path, text):
+    assert secrets_found(path, text) == []
 
 
 @pytest.mark.parametrize("value", ["aaaaaaaa", "abababab", "123456789", "abcdefgh", "qwertyui"])

@@ -20,7 +20,7 @@ _ENTRY = {
     "ini": compile_pattern(rb"[ \t]*(?P<name>[^=:\s\[;#][^=:]*?)[ \t]*[=:][ \t]*(?P<value>.*?)[ \t]*\r?$"),
     "dotenv": compile_pattern(
         rb"[ \t]*(?:export[ \t]+)?(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)[ \t]*=[ \t]*"
-        rb"""(?P<value>"[^"]*"|'[^']*'|[^#\r]*?)[ \t]*(?:[ \t]\#.*)?\r?$"""),
+        rb"""(?P<value>"[^"]*"|'[^']*'|(?!\#)[^\r]*?)[ \t]*(?:[ \t]\#.*)?\r?$"""),  # ``#`` after a blank: a comment
     "properties": compile_pattern(rb"[ \t]*(?P<name>[^=:\s#!]+)[ \t]*(?:[=:]|[ \t])[ \t]*(?P<value>.*?)[ \t]*\r?$"),
     "dockerfile": compile_pattern(rb"(?i)[ \t]*(?:ENV|ARG)[ \t]+(?P<rest>.*?)\r?$"),
 }
