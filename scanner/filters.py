@@ -41,6 +41,20 @@ _TEMPLATE = compile_pattern(
     """,
     regex.VERBOSE,
 )
+_ENCRYPTED_OR_REFERENCE = (
+    "$ANSIBLE_VAULT", "ENC[", "{cipher}", "vault:", "arn:", "ssm:", "{{resolve:", "@Microsoft.KeyVault(",
+    "sm://", "op://", "secretref:", "gcp:secretmanager",
+)
+# Jasypt (Spring) ciphertext: ``ENC(G6N718UuyPE5bHyWKyuLQSm02auQPUtm)``.
+_JASYPT = compile_pattern(r"ENC\([A-Za-z0-9+/=_\-]+\)")
+# A Google Secret Manager resource name: ``projects/p/secrets/ibeam-password/versions/latest``.
+_SECRET_MANAGER_NAME = compile_pattern(
+    r"(?://secretmanager\.googleapis\.com/)?projects/[\w.\-]+/secrets/[\w.\-]+(?:/versions/(?:[0-9]+|latest))?")
+# One folder or file name of a path: words and numbers joined by ``. _ - @ +``
+# (``ibeam_password``, ``tws-pw.txt``, ``.ibeam``, ``v2``), never a random run like ``Xq7mL2``.
+_PATH_SEGMENT = r"\.?(?:[A-Za-z]+[0-9]*|[0-9]+)(?:[._\-@+](?:[A-Za-z]+[0-9]*|[0-9]+))*"
+_ABSOLUTE_PATH = compile_pattern(
+    rf"~?(?:/{_PATH_SEGMENT}){{2,}}/?|[A-Za-z]:(?:[\\/]{_PATH_SEGMENT})+[\\/]?")
 _SEQUENCES = (
     "0123456789012345678901234567890",
     "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz",
@@ -100,6 +114,23 @@ def is_sequential(secret: str) -> str | None:
     return None
 
 
+def is_secret_store_reference(secret: str) -> str | None:
+    """Ciphertext (Ansible Vault, SOPS ``ENC[``, Jasypt ``ENC(...)``, Spring ``{cipher}``) and
+    secret-manager references (AWS ARNs, ``ssm:``, Key Vault, 1Password ``op://``, Google
+    ``projects/.../secrets/...``): only their owner's key or store turns them into a secret."""
+    value = secret.strip()
+    if value.startswith(_ENCRYPTED_OR_REFERENCE) or _JASYPT.fullmatch(value) or _SECRET_MANAGER_NAME.fullmatch(value):
+        return "secret-store reference"
+    return None
+
+
+def is_file_path(secret: str) -> str | None:
+    """``/run/secrets/ibeam_password``, ``C:\\ib\\tws.txt``: where a secret is kept (IBeam's
+    ``IBEAM_SECRETS_SOURCE=fs``, Docker secrets), not one. Every name in the path must read as
+    a name, so a password that starts with or holds a ``/`` (``/Kq9Lm2/Zx7Rt``) is kept."""
+    return "file path" if _ABSOLUTE_PATH.fullmatch(secret) else None
+
+
 def is_masked(secret: str) -> str | None:
     """Values that were already masked by a log or a person (``U***4567``, ``DUXXXXXX``)."""
     if "**" in secret or "XXXX" in secret.upper() or "••" in secret or "…" in secret:
@@ -110,6 +141,8 @@ def is_masked(secret: str) -> str | None:
 FILTERS: tuple[Callable[[str], str | None], ...] = (
     is_too_short,
     is_templated,
+    is_secret_store_reference,
+    is_file_path,
     is_masked,
     has_placeholder_word,
     is_repeated,

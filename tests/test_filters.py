@@ -93,3 +93,41 @@ def test_placeholder_words_inside_long_random_values_do_not_drop_them():
     key_body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCxxxq9" + "Rk2vT8wZ" * 5
     assert filters.first_rejection(key_body) is None
     assert filters.first_rejection("MIIEvQIBADANBgkqhkiG9w0B-your-key-here-AASCBKcwggSjAgEAAoIBAQC")
+
+
+@pytest.mark.parametrize("value", [
+    "/run/secrets/ibeam_password", "/etc/ibeam/account", "~/.ibeam/password", "C:\\ib\\secrets\\tws.txt",
+    "projects/ib-bot/secrets/ibeam-password/versions/latest", "projects/ib-bot/secrets/tws_password",
+    "ENC(G6N718UuyPE5bHyWKyuLQSm02auQPUtm)", "ENC[AES256_GCM,data:q7Rv2Lm,iv:Zx9,tag:Kq2,type:str]",
+    "{cipher}AQBx7Kq9Lm2Zr4Tw8", "arn:aws:secretsmanager:us-east-1:123456789012:secret:ibeam-pw",
+])
+def test_references_to_a_secret_are_dropped(value):
+    assert filters.first_rejection(value)
+
+
+@pytest.mark.parametrize("value", ["Xq7/mL2#pRz9", "/Xq7mL2pRz9", "/Kq9Lm2/Zx7Rt", "Kq9/zLm2Vx7p", "ENC(Kq9 Lm2"])
+def test_passwords_holding_a_slash_or_enc_pass(value):
+    assert filters.first_rejection(value) is None
+
+
+@pytest.mark.parametrize("path, text", [
+    ("ibeam.env", "IBEAM_SECRETS_SOURCE=fs\nIBEAM_ACCOUNT=/run/secrets/ibeam_account\n"
+                  "IBEAM_PASSWORD=/run/secrets/ibeam_password\n"),
+    ("ibeam-pod.yaml", "spec:\n  containers:\n    - name: ibeam\n      env:\n        - name: IBEAM_SECRETS_SOURCE\n"
+                       "          value: fs\n        - name: IBEAM_ACCOUNT\n          value: /etc/ibeam/account\n"
+                       "        - name: IBEAM_PASSWORD\n          value: /etc/ibeam/password\n"),
+    ("ibeam.env", "IBEAM_SECRETS_SOURCE=gcp_secrets_manager\n"
+                  "IBEAM_PASSWORD=projects/ib-bot/secrets/ibeam-password/versions/latest\n"),
+    ("application.properties", "tws.userid=${TWS_USERID}\ntws.password=ENC(G6N718UuyPE5bHyWKyuLQSm02auQPUtm)\n"),
+])
+def test_scan_stays_silent_on_paths_and_ciphertext(path, text):
+    assert secrets_found(path, text) == []
+
+
+@pytest.mark.parametrize("path, text, secret", [
+    ("ibeam.env", "IBEAM_PASSWORD=Kq9/zLm2Vx7p\n", "Kq9/zLm2Vx7p"),
+    ("ibeam-pod.yaml", "env:\n  - name: IBEAM_PASSWORD\n    value: /Kq9Lm2/Zx7Rt\n", "/Kq9Lm2/Zx7Rt"),
+    ("application.properties", "tws.password=Wq8Lm2Zr9Tx4\n", "Wq8Lm2Zr9Tx4"),
+])
+def test_scan_reports_passwords_next_to_those_shapes(path, text, secret):
+    assert secret in secrets_found(path, text)

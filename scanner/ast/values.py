@@ -1,9 +1,9 @@
 """Is a literal bound to a credential name a credential value? Small named checks.
 
-The shared filters (``scanner.filters``: placeholders, templates, masks, runs) run
-first; these add what only makes sense once the AST says "this literal is the value
-of ``password``": a value that is itself a name, a path, a sentence or an enum word
-is configuration around a credential, not the credential.
+The shared filters (``scanner.filters``: placeholders, templates, secret-store references,
+absolute paths, masks, runs) run first; these add what only makes sense once the AST says
+"this literal is the value of ``password``": a value that is itself a name, a path, a
+sentence or an enum word is configuration around a credential, not the credential.
 """
 from __future__ import annotations
 
@@ -32,17 +32,6 @@ COMMON_VALUES = frozenset({
     "undefined", "unknown", "admin", "user", "username", "login", "pass", "value", "secure", "sensitive",
     "api_key", "apikey", "access_token", "refresh_token", "client_secret", "private_key",
 })
-
-
-_ENCRYPTED_OR_REFERENCE = (
-    "$ANSIBLE_VAULT", "ENC[", "vault:", "arn:", "ssm:", "{{resolve:", "@Microsoft.KeyVault(", "sm://",
-    "op://", "secretref:", "gcp:secretmanager",
-)
-
-
-def is_secret_store_reference(value: str) -> str | None:
-    """Ansible Vault / SOPS ciphertext, AWS SSM / Secrets Manager ARNs, Key Vault and 1Password refs."""
-    return "secret-store reference" if value.lstrip().startswith(_ENCRYPTED_OR_REFERENCE) else None
 
 
 def refers_elsewhere(value: str) -> str | None:
@@ -115,7 +104,6 @@ def is_regular_expression(value: str) -> str | None:
 
 VALUE_CHECKS: tuple[Callable[[str], str | None], ...] = (
     filters.first_rejection,
-    is_secret_store_reference,
     refers_elsewhere,
     is_truncated_key,
     is_prose,
