@@ -70,7 +70,8 @@ def is_too_short(secret: str) -> str | None:
 
 
 def is_templated(secret: str) -> str | None:
-    """``${VAR}``, ``{{ secrets.X }}``, ``%(pw)s``, ``%VAR%``, ``$VAR``: a reference, not a value."""
+    """``${VAR}``, ``{{ secrets.X }}``, ``%(pw)s``, ``%VAR%``, ``$VAR``, ERB ``<%= ... %>``, Azure
+    Pipelines / Octopus ``#{Var}#`` and token-replace ``__Var__``: a reference, not a value."""
     return "template variable" if _TEMPLATE.search(secret) else None
 
 

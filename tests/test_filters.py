@@ -18,9 +18,24 @@ def secrets_found(path: str, text: str) -> list[str]:
     return sorted({f.secret for f in found})
 
 
-@pytest.mark.parametrize("value", ["${TWS_PASSWORD}", "{{ secrets.IB_TOKEN }}", "%(password)s", "$IB_PASS", "%IBPASS%"])
+@pytest.mark.parametrize("value", [
+    "${TWS_PASSWORD}", "{{ secrets.IB_TOKEN }}", "%(password)s", "$IB_PASS", "%IBPASS%", "#{TwsPassword}#",
+    "#{Ib.TwsPassword}", "__TwsPassword__", "<%= ENV['TWS_PASSWORD'] %>",
+])
 def test_templates_are_references_not_secrets(value):
     assert filters.is_templated(value)
+
+
+@pytest.mark.parametrize("value", ["Kq9#{Lm2", "Xq7#pRz9}#", "__Kq9Lm2", "Zr4__Tq8__", "__Wq8-Lm2!__"])
+def test_passwords_with_template_characters_are_not_templates(value):
+    assert filters.is_templated(value) is None
+
+
+def test_scan_stays_silent_on_replacement_tokens():
+    """Azure Pipelines / Octopus ``#{Name}#`` and token-replace ``__Name__`` are filled in at deploy time."""
+    settings = '{"Ib": {"TwsUserId": "#{TwsUserId}#", "TwsPassword": "#{TwsPassword}#", "IbeamKey": "__IbeamKey__"}}'
+    assert secrets_found("appsettings.json", settings) == []
+    assert secrets_found("appsettings.json", '{"Ib": {"TwsPassword": "Kq9#{Lm2Zx7"}}') == ["Kq9#{Lm2Zx7"]
 
 
 @pytest.mark.parametrize("value", [
