@@ -249,3 +249,32 @@ def test_client_calls_are_found_alike_with_and_without_hyperscan(monkeypatch):
     positions = dict(zip((call.callee for call in calls), with_hyperscan[0]))
     assert len(positions["reqPnL"]) == ibkr.MAX_CALLS_LOOKED_AT and len(positions["reqPnLSingle"]) == 1
     assert "IbkrClient" not in positions  # ibind is not named: its calls are not looked for
+
+
+ALPACA_KEY_ID, ALPACA_SECRET = "PKR7XM2QJ4VZ9LTN3WB8", "g3bxoL65d2WT4dWxsU7J6pZkxCip60UGDXKblq4F"
+
+
+@pytest.mark.parametrize("path, source", [
+    ("Program.cs", f'using Alpaca.Markets;\nvar client = Environments.Paper.GetAlpacaTradingClient('
+                   f'new SecretKey("{ALPACA_KEY_ID}", "{ALPACA_SECRET}"));\n'),
+    ("bot.py", f'from alpaca.common import Credentials\ncreds = Credentials("{ALPACA_KEY_ID}", "{ALPACA_SECRET}")\n'),
+    ("bot.js", f'const Alpaca = require("@alpacahq/alpaca-trade-api");\n'
+               f'const creds = new Credentials("{ALPACA_KEY_ID}", "{ALPACA_SECRET}");\n'),
+])
+def test_a_constructor_named_after_a_secret_takes_the_secret_not_its_name(path, source):
+    """``new SecretKey("PK...", "...")`` holds the key; only a lookup's first argument is a name."""
+    found, stats = scan(source, path, rules=load_rules())
+    assert {f[3] for f in found} == {ALPACA_KEY_ID, ALPACA_SECRET}
+    assert "ast: regex match on an env var name, dropped" not in stats.notes
+
+
+@pytest.mark.parametrize("path, source", [
+    ("bot.py", f'import alpaca\nkey_id = secrets_client.get_secret_value("{ALPACA_KEY_ID}")\n'),
+    ("bot.py", f'import alpaca\nkey_id = keyring.get_password("{ALPACA_KEY_ID}")\n'),
+    ("bot.js", f'const Alpaca = require("@alpacahq/alpaca-trade-api");\nconst id = await vault.read("{ALPACA_KEY_ID}");\n'),
+    ("Bot.cs", f'using Alpaca.Markets;\nvar id = await secretClient.GetSecretAsync("{ALPACA_KEY_ID}");\n'),
+    ("bot.py", f'import alpaca\nkey_id = st.secrets["{ALPACA_KEY_ID}"]\n'),
+])
+def test_the_name_passed_to_a_secret_store_lookup_is_dropped(path, source):
+    found, stats = scan(source, path, rules=load_rules())
+    assert found == [] and stats.notes["ast: regex match on an env var name, dropped"] == 1

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from ..regexcache import compile_pattern
 from .facts import Binding, Role
 from .languages import Grammar
-from .names import is_credential_metadata
+from .names import is_credential_metadata, words
 
 MAX_CLIMB = 8
 # Keys of data files whose values are ciphertext, not credentials (``_holds_ciphertext``).
@@ -33,8 +33,12 @@ SETTER_CALLS = frozenset({"put", "set", "setproperty", "setdefault", "setenv", "
 # Lookups whose second argument is a fallback value: os.getenv("TWS_PASSWORD", "...")
 DEFAULT_GETTERS = frozenset({"get", "getenv", "getproperty", "getordefault", "environ_get"})
 ENV_LOOKUP = compile_pattern(
-    rb"(?i)environ|getenv|lookupenv|getenvironmentvariable|process\.env|import\.meta\.env|secret|vault|ssm"
-    rb"|parameter_store|get_parameter|keyring|credential|config\.get")
+    rb"(?i)environ|getenv|lookupenv|getenvironmentvariable|process\.env|import\.meta\.env"
+    rb"|parameter_store|get_parameter|config\.get")
+# Secret stores: indexing one (``st.secrets["API_KEY"]``) or calling one with a lookup verb
+# (``get_secret``, ``vault.read``, ``keyring.get_password``) names the secret, never holds it.
+SECRET_STORE = compile_pattern(rb"(?i)secret|vault|ssm|keyring|credential")
+LOOKUP_VERBS = frozenset({"get", "fetch", "read", "lookup", "load", "retrieve", "access", "resolve", "find"})
 _PAIR = compile_pattern(
     rb"""(?:^|(?<=[\s?&;,'"(\[{|]))(?:--?)?(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)[ \t]*=[ \t]*"""
     rb"""(?P<value>"[^"\n]*"|'[^'\n]*'|[^\s&;,'"#(){}\[\]|<>]+(?![(\[{.\w]))""")
@@ -243,15 +247,15 @@ class TreeDocument:
                 callee = self.callee(parent).lower()
                 if callee in _COMPARING_CALLS:
                     return Role.COMPARISON
-                function = parent.child_by_field_name("function") or parent
                 first = _first_argument(parent)
                 if first is not None and first.start_byte <= literal.start_byte < first.end_byte \
-                        and ENV_LOOKUP.search(self.data[function.start_byte:function.end_byte]):
+                        and is_lookup(self._callee_text(parent)):
                     return Role.ENV_NAME
                 break
             if parent.type in ("subscript", "subscript_expression", "element_access_expression", "index_expression"):
                 target = parent.named_children[0] if parent.named_child_count else None
-                if target is not None and ENV_LOOKUP.search(self.data[target.start_byte:target.end_byte]):
+                text = self.data[target.start_byte:target.end_byte] if target is not None else b""
+                if ENV_LOOKUP.search(text) or SECRET_STORE.search(text):
                     return Role.ENV_NAME
                 break
             if parent.type not in _ARGUMENT_LISTS and parent.type not in _WRAPPERS \
@@ -260,6 +264,14 @@ class TreeDocument:
             node = parent
         name = self._bound_name(literal)
         return Role.METADATA if name and is_credential_metadata(name) else Role.LITERAL
+
+    def _callee_text(self, call) -> bytes:
+        """The call up to its argument list: ``os.environ.get``, ``new SecretKey``, ``System.getenv``."""
+        arguments = call.child_by_field_name("arguments")
+        if arguments is not None:
+            return self.data[call.start_byte:arguments.start_byte]
+        function = call.child_by_field_name("function")
+        return self.data[function.start_byte:function.end_byte] if function is not None else b""
 
     def _bound_name(self, literal) -> str | None:
         """The name a literal is the value of (``token_type`` in ``token_type = "Bearer"``), if any."""
@@ -358,6 +370,15 @@ class TreeDocument:
 
     def _text_span(self, start: int, end: int) -> str:
         return self.data[start:end].decode("utf-8", "replace")
+
+
+def is_lookup(callee: bytes) -> bool:
+    """``os.getenv``, ``get_secret``, ``vault.read``, ``keyring.get_password``: a call that asks for a
+    value by name, so its first argument is a name. A store's noun alone is not a lookup:
+    ``new SecretKey("PK...", "...")`` and ``Credentials("PK...", "...")`` take the secret itself."""
+    if ENV_LOOKUP.search(callee):
+        return True
+    return bool(SECRET_STORE.search(callee)) and not LOOKUP_VERBS.isdisjoint(words(callee.decode("latin-1")))
 
 
 def _side(node, side):
