@@ -278,3 +278,27 @@ def test_a_constructor_named_after_a_secret_takes_the_secret_not_its_name(path, 
 def test_the_name_passed_to_a_secret_store_lookup_is_dropped(path, source):
     found, stats = scan(source, path, rules=load_rules())
     assert found == [] and stats.notes["ast: regex match on an env var name, dropped"] == 1
+
+
+@pytest.mark.parametrize("path, source", [
+    ("de.json", '{"login": {"password": "Passwort", "secret": "Geheimnis"}}\n'),
+    ("fr.yaml", "login:\n  password: Motdepasse\n  token: Jeton\n"),
+    ("config/locales/es.yml", "es:\n  password: Contraseña\n"),
+    ("src/i18n/fr-FR.json", '{"password": "Mot de passe"}\n'),
+    ("src/main/resources/messages_de.properties", "login.password=Passwort\n"),
+    ("app/lang/ru/auth.php", "<?php\nreturn ['password' => 'Пароль'];\n"),
+])
+def test_translated_labels_in_translation_catalogues_are_silent(path, source):
+    assert scan(source, path, rules=load_rules())[0] == []
+
+
+@pytest.mark.parametrize("path, source, secret", [
+    ("config.yaml", "db:\n  password: Motdepasse\n", "Motdepasse"),  # a weak password, not a label
+    ("settings.json", '{"login": {"password": "Passwort"}}\n', "Passwort"),
+    ("app_dev.yaml", "db:\n  password: Geheimnis\n", "Geheimnis"),
+    ("ca.json", '{"password": "Geheimnis"}\n', "Geheimnis"),
+    ("de.json", '{"login": {"password": "Geheim-Kq9z-2024"}}\n', "Geheim-Kq9z-2024"),  # a digit: not a label
+    ("/home/u/lang/ib-bot/deploy/prod/config.yaml", "db:\n  password: Motdepasse\n", "Motdepasse"),  # the checkout's folder
+])
+def test_weak_passwords_outside_translation_labels_are_reported(path, source, secret):
+    assert [f[3] for f in scan(source, path, rules=load_rules())[0]] == [secret]

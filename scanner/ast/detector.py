@@ -275,7 +275,7 @@ class AstDetector:
         secret = positions.decode(data[binding.start:binding.end]).strip()
         if not secret:
             return None
-        if values.rejection(kind, secret):
+        if values.rejection(kind, secret) or values.translated_label(path, secret):
             return REJECTED
         rule = self.rules.get(rule_id) if rule_id else None
         entropy = shannon_entropy(secret)

@@ -132,6 +132,45 @@ def rejection(kind: str, value: str) -> str | None:
     return None
 
 
+# Translation catalogues: a folder of them, or a file named for its language (``de.json``,
+# ``fr-FR.yaml``, ``pt_BR.po``) or a resource bundle's (``messages_de.properties``).
+LOCALE_FOLDERS = frozenset({
+    "locale", "locales", "i18n", "l10n", "lang", "langs", "languages", "translation", "translations",
+})
+# File names read as languages only for these: ``ca.json``, ``id.yaml``, ``ms.json`` are as
+# often a certificate authority, an identity or a service's settings.
+LANGUAGES = frozenset({
+    "ar", "bg", "cs", "da", "de", "el", "en", "es", "et", "fa", "fi", "fr", "he", "hi", "hr", "hu", "it",
+    "ja", "ko", "lt", "lv", "nb", "nl", "nn", "pl", "pt", "ro", "ru", "sk", "sl", "sr", "sv", "th", "tr",
+    "uk", "vi", "zh",
+})
+_LOCALE_FILE = compile_pattern(
+    r"(?P<lang>[a-z]{2})(?:[-_](?:[A-Z]{2}|[0-9]{3}|Han[st]))?"
+    r"\.(?:json|ya?ml|properties|po|arb|ftl|xlf|xliff|resx|strings|toml|ini)"
+    r"|[A-Za-z]+_(?P<lang>[a-z]{2})(?:_[A-Z]{2})?\.properties")
+# A word or a short phrase in any script: ``Passwort``, ``Mot de passe``, ``Contraseña:``.
+_LABEL = compile_pattern(r"[^\W\d_]+(?:[ '\u2019\-][^\W\d_]+)*[.:!?\u2026]?")
+
+
+LOCALE_DEPTH = 3  # ``locale/de/LC_MESSAGES/app.po``; folders further up name the checkout, not the file
+
+
+def is_translation_catalogue(path: str) -> bool:
+    """``locales/de.json``, ``i18n/fr-FR.yaml``, ``messages_de.properties``: UI text by language."""
+    *folders, name = path.replace("\\", "/").split("/")
+    if any(folder.lower() in LOCALE_FOLDERS for folder in folders[-LOCALE_DEPTH:]):
+        return True
+    m = _LOCALE_FILE.fullmatch(name)
+    return m is not None and m.group("lang") in LANGUAGES
+
+
+def translated_label(path: str, value: str) -> str | None:
+    """``"password": "Passwort"`` in a translation catalogue is the label of a password field, in
+    German. Only there, and only a plain word or phrase: a weak password in a settings file, or
+    a value with a digit in a catalogue, stays a candidate."""
+    return "translated label" if _LABEL.fullmatch(value) and is_translation_catalogue(path) else None
+
+
 def looks_like_test_value(value: str) -> bool:
     lowered = value.lower()
     return any(w in lowered for w in ("test", "fake", "dummy", "mock", "sample"))
