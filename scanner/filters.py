@@ -26,10 +26,16 @@ FILLER_WORDS = (
     "client", "app", "private", "consumer", "bearer", "oauth", "credential", "id", "user", "username",
     "login", "account", "acct", "ib", "ibkr", "tws", "ibeam", "ibc", "gateway", "paper", "live", "vnc",
 )
-_PLACEHOLDER_WORD = compile_pattern(
-    r"(?:%s|x{3,})s?" % "|".join(sorted(PLACEHOLDER_WORDS, key=len, reverse=True)))
-_STAND_IN_WORD = compile_pattern(
-    r"(?:(?:%s|x{3,})s?)+" % "|".join(sorted(PLACEHOLDER_WORDS + FILLER_WORDS, key=len, reverse=True)))
+
+
+def _any_word(words: tuple[str, ...]) -> str:
+    """One word of ``words`` (longest first) or a whole run of ``x`` (possessive: a run is never
+    split, which would try every partition of it), either with a plural ``s``."""
+    return r"(?:{}|x{{3,}}+)s?".format("|".join(sorted(words, key=len, reverse=True)))
+
+
+_PLACEHOLDER_WORD = compile_pattern(_any_word(PLACEHOLDER_WORDS))
+_STAND_IN_WORD = compile_pattern(rf"(?:{_any_word(PLACEHOLDER_WORDS + FILLER_WORDS)})+")
 _LETTER_RUNS = compile_pattern(r"[a-z]+")
 # ``<your password>``, ``<PASSWORD>``, ``sk-<redacted>``: a name between angle brackets.
 _ANGLE_PLACEHOLDER = compile_pattern(r"<\s*[A-Za-z][\w .\-]{2,}>")

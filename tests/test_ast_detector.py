@@ -255,11 +255,11 @@ ALPACA_KEY_ID, ALPACA_SECRET = "PKR7XM2QJ4VZ9LTN3WB8", "g3bxoL65d2WT4dWxsU7J6pZk
 
 
 @pytest.mark.parametrize("path, source", [
-    ("Program.cs", f'using Alpaca.Markets;\nvar client = Environments.Paper.GetAlpacaTradingClient('
-                   f'new SecretKey("{ALPACA_KEY_ID}", "{ALPACA_SECRET}"));\n'),
+    ("Program.cs", (f'using Alpaca.Markets;\nvar client = Environments.Paper.GetAlpacaTradingClient('
+                    f'new SecretKey("{ALPACA_KEY_ID}", "{ALPACA_SECRET}"));\n')),
     ("bot.py", f'from alpaca.common import Credentials\ncreds = Credentials("{ALPACA_KEY_ID}", "{ALPACA_SECRET}")\n'),
-    ("bot.js", f'const Alpaca = require("@alpacahq/alpaca-trade-api");\n'
-               f'const creds = new Credentials("{ALPACA_KEY_ID}", "{ALPACA_SECRET}");\n'),
+    ("bot.js", (f'const Alpaca = require("@alpacahq/alpaca-trade-api");\n'
+                f'const creds = new Credentials("{ALPACA_KEY_ID}", "{ALPACA_SECRET}");\n')),
 ])
 def test_a_constructor_named_after_a_secret_takes_the_secret_not_its_name(path, source):
     """``new SecretKey("PK...", "...")`` holds the key; only a lookup's first argument is a name."""

@@ -126,13 +126,13 @@ def test_passwords_holding_a_slash_or_enc_pass(value):
 
 
 @pytest.mark.parametrize("path, text", [
-    ("ibeam.env", "IBEAM_SECRETS_SOURCE=fs\nIBEAM_ACCOUNT=/run/secrets/ibeam_account\n"
-                  "IBEAM_PASSWORD=/run/secrets/ibeam_password\n"),
-    ("ibeam-pod.yaml", "spec:\n  containers:\n    - name: ibeam\n      env:\n        - name: IBEAM_SECRETS_SOURCE\n"
-                       "          value: fs\n        - name: IBEAM_ACCOUNT\n          value: /etc/ibeam/account\n"
-                       "        - name: IBEAM_PASSWORD\n          value: /etc/ibeam/password\n"),
-    ("ibeam.env", "IBEAM_SECRETS_SOURCE=gcp_secrets_manager\n"
-                  "IBEAM_PASSWORD=projects/ib-bot/secrets/ibeam-password/versions/latest\n"),
+    ("ibeam.env", ("IBEAM_SECRETS_SOURCE=fs\nIBEAM_ACCOUNT=/run/secrets/ibeam_account\n"
+                   "IBEAM_PASSWORD=/run/secrets/ibeam_password\n")),
+    ("ibeam-pod.yaml", ("spec:\n  containers:\n    - name: ibeam\n      env:\n        - name: IBEAM_SECRETS_SOURCE\n"
+                        "          value: fs\n        - name: IBEAM_ACCOUNT\n          value: /etc/ibeam/account\n"
+                        "        - name: IBEAM_PASSWORD\n          value: /etc/ibeam/password\n")),
+    ("ibeam.env", ("IBEAM_SECRETS_SOURCE=gcp_secrets_manager\n"
+                   "IBEAM_PASSWORD=projects/ib-bot/secrets/ibeam-password/versions/latest\n")),
     ("application.properties", "tws.userid=${TWS_USERID}\ntws.password=ENC(G6N718UuyPE5bHyWKyuLQSm02auQPUtm)\n"),
 ])
 def test_scan_stays_silent_on_paths_and_ciphertext(path, text):
