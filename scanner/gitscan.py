@@ -5,7 +5,8 @@ blobs are read and scanned once each (inline for small scopes, in a process pool
 with one ``cat-file`` pair per worker for large ones); then, for the blobs with
 findings only, ``history`` finds the commit that introduced each and how many
 commits carried it. A secret is reported once per (rule, secret, path), at the
-commit that introduced it.
+commit that introduced it, at every path the history holds its blob at
+(``history_paths``: git lists a blob under one path only).
 
 With ``--cache`` (``gitcache``), blobs an earlier run found clean (or skipped as
 binary or too large) under the same rules and options are taken out of the
@@ -28,7 +29,6 @@ from contextlib import ExitStack
 from dataclasses import replace
 from typing import TYPE_CHECKING, Self
 
-from .findings import fingerprint
 from .models import Blob, Finding, Provenance, ScanStats
 from .rules import Rule
 from .scan import BlobScanner, DeferredAst, ScanOptions, apply_severity_overrides
@@ -108,25 +108,34 @@ def _scan_scope(repo: Repository, scope: Scope, rules: Sequence[Rule], options: 
     """Scan the blobs of ``scope`` and attribute their findings (merged with ``prior``, the
     restored findings of a history ``scope`` continues: see ``attribute_findings``).
     ``missing`` receives the ids of the objects the repository lacks."""
-    enumeration = Enumeration(repo, scope)
-    reachable: set[str] | None = set() if scope.all_objects else None
-    refs = _included(enumeration, options.excludes, stats, reachable)
-    if cache is not None:
-        cache.load(stats)
-        refs = _from_cache(refs, cache, stats)
     from .history import HistoryLog
 
+    enumeration = Enumeration(repo, scope)
+    reachable: set[str] | None = set() if scope.all_objects else None
+    excluded: set[str] = set()  # blobs named by an excluded path: they may live at other paths too
+    enumerated: set[tuple[str, bytes]] | None = set() if continues else None
     # Deferred blobs are never in the blob layer (their verdict may come from another blob):
     # a run served by that layer alone reads them again, as it reads every blob with a finding.
     pending: list[tuple[ObjectRef, DeferredAst]] = []
     with HistoryLog(repo, scope, continues=continues) as log:  # starts listing commits at the first finding
+        refs = _included(enumeration, options.excludes, stats, reachable, excluded, log.start, enumerated)
+        if cache is not None:
+            cache.load(stats)
+            refs = _from_cache(refs, cache, stats)
         with _Workers(repo.root, rules, options, record=cache is not None) as workers:
             raw = _scan_refs(refs, repo, rules, options, stats, cache, log.start, pending, workers)
             raw.extend(_scan_unreachable(repo, enumeration, reachable, rules, options, stats, cache, pending))
             from .history_ast import judge_deferred
 
+            log.watch |= excluded
             also = _attribution_keys(raw) | _kept_pairs(prior)
             raw.extend(judge_deferred(pending, repo, scope, stats, log, workers.judge, also))
+            if raw or prior or excluded or continues:
+                from .history_paths import at_every_path
+
+                raw = at_every_path(raw, repo, scope, log, workers.judge, stats, options.excludes,
+                                    excluded=excluded, kept=_kept_pairs(prior), enumerated=enumerated or set(),
+                                    cache=cache)
         if missing is not None:
             missing.extend(enumeration.missing)
         if cache is not None:
@@ -236,13 +245,22 @@ def _describe_repository(repo: Repository, stats: ScanStats) -> None:
 
 
 def _included(refs: Iterable[ObjectRef], excludes: Sequence[str], stats: ScanStats,
-              reachable: set[str] | None) -> Iterator[ObjectRef]:
+              reachable: set[str] | None, excluded: set[str], on_excluded: Callable[[], None],
+              enumerated: set[tuple[str, bytes]] | None = None) -> Iterator[ObjectRef]:
+    """The refs whose path is not excluded. The others go to ``excluded``, by id: a copy of
+    the blob may live at a path that is not (``history_paths``), which only the commit
+    listing can tell, so ``on_excluded`` starts it. ``enumerated`` receives the refs kept."""
     for ref in refs:
         if reachable is not None:
             reachable.add(ref.sha)
         if excludes and is_excluded(os.fsdecode(ref.path), excludes):
             stats.note("excluded by pattern (history paths)")
+            if not excluded:
+                on_excluded()
+            excluded.add(ref.sha)
             continue
+        if enumerated is not None:
+            enumerated.add(ref)
         yield ref
 
 
@@ -600,8 +618,7 @@ def attribute_findings(repo: Repository, scope: Scope, raw: list[tuple[Finding, 
     heads = head_blobs(repo, (path for _, path in wanted))
 
     def carried(blob: str, path: bytes) -> int:
-        intro = intros.get((blob, path))  # a relocated pair counts under its real path
-        return intro.carrying if intro is not None else log.carried.get((blob, path), 0)
+        return log.carried.get((blob, path), 0)
 
     groups: dict[str, list[tuple[Finding, str]]] = {}
     for finding, sha in raw:
@@ -651,21 +668,18 @@ def _kept_pairs(prior: Sequence[tuple[Finding, Kept]]) -> set[tuple[str, bytes]]
 
 def _attribution_keys(raw: list[tuple[Finding, str]]) -> set[tuple[str, bytes]]:
     """The (blob, path) pairs to attribute: unreachable blobs have no path to place."""
-    return {(sha, os.fsencode(f.provenance.path)) for f, sha in raw if not f.provenance.path.startswith("<")}
+    from .history_paths import scanned_pairs
+
+    return scanned_pairs(raw)
 
 
 def _placed(finding: Finding, sha: str, intro, carrying: int, in_head: bool) -> Finding:
     p = finding.provenance
     extra = {"blob": sha, "in_head": "true" if in_head else "false"}
-    path = p.path
     if intro is None:
         return replace(finding, provenance=replace(p, extra=tuple(sorted(extra.items()))))
     extra["commits_carrying"] = str(max(carrying, 1))
-    real = os.fsdecode(intro.path)
-    if real != path:  # rev-list cut the path at a newline; history knows the real one
-        path = real
-        finding = replace(finding, fingerprint=fingerprint(finding.rule_id, finding.secret, path))
-    provenance = replace(p, path=path, commit=intro.commit, author=intro.author, date=intro.date,
+    provenance = replace(p, commit=intro.commit, author=intro.author, date=intro.date,
                          extra=tuple(sorted(extra.items())))
     return replace(finding, provenance=provenance)
 

@@ -26,8 +26,10 @@ empty state, so for ``--range``/``--since`` scans the count covers the range onl
 when the range is what a history grew by since a cached scan (``gitsnapshot``), they
 start from that parent's files instead, and the counts add to the cached ones.
 
-A blob whose path is wrong (git cuts a path at a newline in ``rev-list --objects``
-output) is placed by its blob id alone, from the same listing.
+The same reading also collects, for the blobs asked about (and the ``watch`` ones), every
+path a commit of the scope sets them at (``HistoryLog.homes``): ``rev-list --objects`` names a
+blob by one path, but a copy or a rename puts it at others, each a finding of its own
+(``gitscan``). A path git cut at a newline in that listing is never among them.
 """
 from __future__ import annotations
 
@@ -73,43 +75,35 @@ def attribute(repo: Repository, scope: Scope, wanted: Iterable[tuple[str, bytes]
               log: HistoryLog | None = None) -> dict[tuple[str, bytes], Introduction]:
     """``(blob, path)`` -> its ``Introduction``; pairs git cannot place are absent.
 
-    A pair whose path was wrong (see the module docstring) is keyed by the path
-    given but its ``Introduction.path`` is the real one. ``log``: the listings,
-    perhaps already under way (started if not); without it one is made and closed here.
+    ``log``: the listings, perhaps already under way (started if not); without it one is
+    made and closed here. Every blob of ``wanted`` (and of ``log.watch``) has its paths
+    in ``log.homes`` afterwards.
     """
     wanted = set(wanted)
-    if not wanted:
+    if not wanted and (log is None or not (log.watch or log.watch_all)):
         return {}
     if log is None:
         with HistoryLog(repo, scope) as own:
             return attribute(repo, scope, wanted, own)
-    if wanted <= log.asked:  # answered by an earlier call (each call reads the whole listing)
+    blobs = {blob for blob, _ in wanted} | log.watch
+    if wanted <= log.asked and log.knows_homes(blobs):  # each call reads the whole listing
         return {key: log.placed[key] for key in wanted if key in log.placed}
-    found, carried = _attribute(wanted, log)
+    found, carried = _attribute(wanted, blobs, log)
     log.asked |= wanted
     log.placed.update(found)
     log.carried.update(carried)
     return found
 
 
-def _attribute(wanted: set[tuple[str, bytes]], log: HistoryLog
+def _attribute(wanted: set[tuple[str, bytes]], blobs: set[str], log: HistoryLog
                ) -> tuple[dict[tuple[str, bytes], Introduction], dict[tuple[str, bytes], int]]:
     log.start()
     order, first_parent = log.graph()
     paths = {path for _, path in wanted}
-    changes, people = log.changes(paths, {blob for blob, _ in wanted})
+    changes, people = log.changes(paths, None if log.watch_all else blobs)
+    log.record_homes(changes, blobs)
     seeds = log.outside_states(order, first_parent, paths) if log.continues else None
-    found, carried = _walk(order, first_parent, changes, people, wanted, seeds)
-    missing = wanted - found.keys()
-    if missing:
-        by_blob = {blob: (blob, path) for blob, path in missing}
-        relocated = {(c.blob, c.path) for cs in changes.values() for c in cs if c.blob in by_blob}
-        again, _ = _walk(order, first_parent, changes, people, relocated)
-        for (blob, path), intro in sorted(again.items(), key=lambda kv: kv[1].order):
-            key = by_blob[blob]
-            if key not in found:
-                found[key] = intro
-    return found, carried
+    return _walk(order, first_parent, changes, people, wanted, seeds)
 
 
 def head_blobs(repo: Repository, paths: Iterable[bytes]) -> dict[bytes, str]:
@@ -154,6 +148,12 @@ class HistoryLog:
         self._runs: dict[str, tuple[subprocess.Popen, BinaryIO, BinaryIO]] = {}
         self._negatives = b""
         self.asked: set[tuple[str, bytes]] = set()  # pairs ``attribute`` was asked about
+        self.watch: set[str] = set()  # blobs whose paths to list besides those asked about
+        self.watch_all = continues  # list every blob's paths (a continuation is small)
+        self.homes: dict[str, set[bytes]] = {}  # blob -> the paths commits of the scope set it at
+        self._homes_of: set[str] = set()  # blobs whose ``homes`` are complete
+        self._homes_of_all = False
+        self.outside_parents: list[str] = []  # parents (any, not only first) outside the scope; see ``graph``
         self.placed: dict[tuple[str, bytes], Introduction] = {}  # and those it placed
         self.carried: dict[tuple[str, bytes], int] = {}  # commits of the scope holding each pair asked about
 
@@ -172,6 +172,7 @@ class HistoryLog:
                 "--format=%x01%H%x00%an%x00%aI", *self.scope.rev_args(), "--stdin"]
 
     def _spawn(self, name: str, stdin: bytes, *args: str | bytes) -> None:
+        self._stop(name)  # the limited listing is made again when more paths are asked about
         out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
         try:
             proc = subprocess.Popen(git_argv(self.repo.root, *args), stdin=subprocess.PIPE, stdout=out,
@@ -199,9 +200,11 @@ class HistoryLog:
         return out
 
     def graph(self) -> tuple[list[str], dict[str, str]]:
-        """Commits oldest first (parents before children), and each commit's first parent."""
+        """Commits oldest first (parents before children), and each commit's first parent.
+        Sets ``outside_parents``: the commits just outside the scope (a range's base)."""
         order: list[str] = []
         first_parent: dict[str, str] = {}
+        parents: set[str] = set()
         for line in self._output("rev-list"):
             shas = line.decode("ascii").split()
             if not shas:
@@ -209,12 +212,29 @@ class HistoryLog:
             order.append(shas[0])
             if len(shas) > 1:
                 first_parent[shas[0]] = shas[1]
+                parents.update(shas[1:])
+        self.outside_parents = sorted(parents.difference(order))
         return order, first_parent
 
-    def changes(self, paths: set[bytes], blobs: set[str]
+    def knows_homes(self, blobs: set[str]) -> bool:
+        """Whether an earlier reading listed the paths of ``blobs`` (of every blob, with ``watch_all``)."""
+        if self.watch_all:
+            return self._homes_of_all
+        return blobs <= self._homes_of
+
+    def record_homes(self, changes: dict[str, list[_Change]], blobs: set[str]) -> None:
+        """Note the paths the changes set ``blobs`` at (every blob's, with ``watch_all``)."""
+        for commit_changes in changes.values():
+            for change in commit_changes:
+                if change.blob is not None and (self.watch_all or change.blob in blobs):
+                    self.homes.setdefault(change.blob, set()).add(change.path)
+        self._homes_of |= blobs
+        self._homes_of_all = self.watch_all
+
+    def changes(self, paths: set[bytes], blobs: set[str] | None
                 ) -> tuple[dict[str, list[_Change]], dict[str, tuple[str, str]]]:
-        """Commit -> its first-parent changes to ``paths`` or to ``blobs``, and commit -> (author, date)
-        for the commits with such changes."""
+        """Commit -> its first-parent changes to ``paths`` or to ``blobs`` (``None``: every change),
+        and commit -> (author, date) for the commits with such changes."""
         changes: dict[str, list[_Change]] = {}
         people: dict[str, tuple[str, str]] = {}
         try:
@@ -240,7 +260,7 @@ class HistoryLog:
                 if len(meta) < 5 or meta[1] == b"160000":  # submodule commits are not blobs
                     continue
                 new = meta[3].decode("ascii")
-                if path not in paths and new not in blobs:
+                if blobs is not None and path not in paths and new not in blobs:
                     continue
                 changes.setdefault(commit, []).append(_Change(commit, path, None if is_null_id(new) else new))
                 people[commit] = (author, date)
@@ -256,14 +276,20 @@ class HistoryLog:
             states[parent][path] = sha
         return states
 
+    def _stop(self, name: str) -> None:
+        run = self._runs.pop(name, None)
+        if run is None:
+            return
+        proc, out, err = run
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        out.close()
+        err.close()
+
     def close(self) -> None:
-        for proc, out, err in self._runs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            out.close()
-            err.close()
-        self._runs.clear()
+        for name in list(self._runs):
+            self._stop(name)
 
     def __enter__(self) -> Self:
         return self

@@ -352,6 +352,55 @@ def test_same_secret_at_two_paths_is_two_findings_and_moves_keep_fingerprint(rep
     assert len({f["fingerprint"] for f in findings}) == 2
 
 
+def _placements(report: dict) -> list[tuple[str, str, str, str]]:
+    """(path, introducing commit, commits carrying, in HEAD) of each test finding, sorted."""
+    return sorted((f["path"], f["source"]["commit"], f["source"]["extra"]["commits_carrying"],
+                   f["source"]["extra"]["in_head"]) for f in test_findings(report))
+
+
+def test_same_blob_at_two_paths_in_one_commit_is_found_at_both_each_judged_for_its_path(repo):
+    """rev-list names the blob once (by ``docs/example.env``, met first); the copy at
+    ``prod.env`` is a finding of its own, judged as that path (docs lower confidence)."""
+    text = f"IbPassword={TWS_PW}\n"
+    both = repo.commit("both", {"prod.env": text, "docs/example.env": text})
+    findings = test_findings(scan_json("git", str(repo.path)))
+    assert _placements({"findings": findings}) == [("docs/example.env", both, "1", "true"),
+                                                   ("prod.env", both, "1", "true")]
+    confidence = {f["path"]: f["confidence"] for f in findings}
+    assert confidence["docs/example.env"] < confidence["prod.env"]
+    assert len({f["fingerprint"] for f in findings}) == 2
+
+
+def test_excluding_the_path_a_blob_is_named_by_keeps_its_other_paths(repo):
+    text = f"IbPassword={TWS_PW}\n"
+    both = repo.commit("both", {"prod.env": text, "docs/example.env": text})
+    repo.commit("clean", {"README": "hi\n"})
+    report = scan_json("git", str(repo.path), "--exclude", "docs/**")
+    assert _placements(report) == [("prod.env", both, "2", "true")]
+    # a blob excluded at every path it has stays excluded
+    assert test_findings(scan_json("git", str(repo.path), "--exclude", "docs/**", "--exclude", "*.env")) == []
+
+
+def test_renamed_file_keeps_the_commit_and_path_that_introduced_the_secret(repo):
+    added = repo.commit("add creds", {"prod.env": f"IbPassword={TWS_PW}\n"})
+    repo.commit("other", {"README": "hi\n"})
+    repo.git("mv", "prod.env", "old.env")
+    moved = repo.commit("move")
+    repo.commit("later", {"README": "hi again\n"})
+    assert _placements(scan_json("git", str(repo.path))) == [("old.env", moved, "2", "true"),
+                                                            ("prod.env", added, "2", "false")]
+    assert _placements(scan_json("git", str(repo.path), "--exclude", "old.env")) == [
+        ("prod.env", added, "2", "false")]
+
+
+def test_path_with_a_newline_is_reported_whole(repo):
+    """``rev-list --objects`` cuts a path at a newline; the commit listing has it whole."""
+    name = b"odd\nname.env"
+    intro = repo.commit("odd", {name: flex(FLEX_1)})
+    [finding] = test_findings(scan_json("git", str(repo.path)))
+    assert finding["path"] == "odd\nname.env" and finding["source"]["commit"] == intro
+
+
 def test_sarif_carries_commit_and_validates(repo):
     jsonschema = pytest.importorskip("jsonschema")
     intro = repo.commit("leak", {"k.env": flex(FLEX_1)})

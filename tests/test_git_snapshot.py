@@ -76,6 +76,41 @@ def test_grown_history_reports_what_a_full_scan_reports(repo, tmp_path):
     assert warm(repo, tmp_path / "c")["findings"] == plain["findings"]
 
 
+def _placements(report: dict) -> list[tuple]:
+    return sorted((f["path"], f["source"]["commit"], f["source"]["extra"]["commits_carrying"],
+                   f["source"]["extra"]["in_head"]) for f in test_findings(report))
+
+
+def test_rename_and_copy_after_a_cached_scan_report_what_a_full_scan_reports(repo, tmp_path):
+    """Old blobs at new paths: ``rev-list`` does not list them again in the new commits, and the
+    kept finding at the old path must keep its own introduction and count."""
+    added = repo.commit("leak", {"s.py": "import os\n" + flex(FLEX_1), "z.env": f"IbPassword={TWS_PW}\n"})
+    warm(repo, tmp_path / "c")
+    repo.git("mv", "s.py", "t.py")
+    moved = repo.commit("move")
+    grown, plain = warm(repo, tmp_path / "c"), full(repo)
+    assert notes(grown)[GREW] == 1
+    assert grown["findings"] == plain["findings"]
+    assert [p for p in _placements(grown) if p[0].endswith(".py")] == [("s.py", added, "1", "false"),
+                                                                        ("t.py", moved, "1", "true")]
+    copied = repo.commit("copy", {"a.env": f"IbPassword={TWS_PW}\n"})
+    grown, plain = warm(repo, tmp_path / "c"), full(repo)
+    assert notes(grown)[GREW] == 1
+    assert grown["findings"] == plain["findings"]
+    assert [p for p in _placements(grown) if p[0].endswith(".env")] == [("a.env", copied, "1", "true"),
+                                                                         ("z.env", added, "3", "true")]
+
+
+def test_excluded_blob_copied_to_a_kept_path_after_a_cached_scan_is_found(repo, tmp_path):
+    repo.commit("fixture", {"docs/example.env": f"IbPassword={TWS_PW}\n", "a.txt": "a\n"})
+    assert test_findings(warm(repo, tmp_path / "c", "--exclude", "docs/**")) == []
+    copied = repo.commit("copy", {"prod.env": f"IbPassword={TWS_PW}\n"})
+    grown, plain = warm(repo, tmp_path / "c", "--exclude", "docs/**"), full(repo, "--exclude", "docs/**")
+    assert notes(grown)[GREW] == 1
+    assert grown["findings"] == plain["findings"]
+    assert _placements(grown) == [("prod.env", copied, "1", "true")]
+
+
 def test_rewritten_history_is_scanned_in_full(repo, tmp_path):
     repo.commit("start", clean_files(3))
     repo.commit("leak", {"k.env": flex(FLEX_1)})
