@@ -131,11 +131,12 @@ def _scan_scope(repo: Repository, scope: Scope, rules: Sequence[Rule], options: 
             also = _attribution_keys(raw) | _kept_pairs(prior)
             raw.extend(judge_deferred(pending, repo, scope, stats, log, workers.judge, also))
             if raw or prior or excluded or continues:
-                from .history_paths import at_every_path
+                from .history_paths import at_every_path, held_by_base
 
                 raw = at_every_path(raw, repo, scope, log, workers.judge, stats, options.excludes,
                                     excluded=excluded, kept=_kept_pairs(prior), enumerated=enumerated or set(),
                                     cache=cache)
+                raw = held_by_base(raw, repo, scope, log, workers.judge, stats)
         if missing is not None:
             missing.extend(enumeration.missing)
         if cache is not None:

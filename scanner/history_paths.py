@@ -20,6 +20,9 @@ read and scanned in full under their own paths. Blobs of interest:
 
 A path that git cut at a newline in its listing is no path of the blob: its findings
 give way to the blob's real path.
+
+A range (``--range A..B``) reports what it introduces: a finding whose secret the
+range's base already held at that path (``held_by_base``) is not reported.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .history import HistoryLog, attribute
+from .history import HistoryLog, attribute, blobs_at
 from .history_ast import Judge
 from .models import Finding, ScanStats
 from .sources.files import is_excluded
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 Found = list[tuple[Finding, str]]  # findings, each with the id of the blob it is in
 # Skips of a rescan that must reach the summary: they mean the run did not read everything.
 FAILED_READS = ("corrupt-object", "worker-died", "internal-error")
+BASE_NOTE = "findings the range's base already held at the same path (not introduced by the range)"
 
 
 def scanned_pairs(found: Found) -> set[tuple[str, bytes]]:
@@ -71,6 +75,26 @@ def at_every_path(found: Found, repo: Repository, scope: Scope, log: HistoryLog,
         refs = [ref for ref in refs if cache.lookup(ref) is None]
     kept_found = [(f, sha) for f, sha in found if not _cut(sha, os.fsencode(f.provenance.path), homes)]
     return kept_found + _scan_fully(refs, judge, stats)
+
+
+def held_by_base(found: Found, repo: Repository, scope: Scope, log: HistoryLog, judge: Judge,
+                 stats: ScanStats) -> Found:
+    """``found`` without what a ``--range``'s base already held: the same rule and secret at the
+    same path (the fingerprint) in a parent of the range's commits that lies outside the range.
+    A pull request that edits another line of a file with an old secret does not add it."""
+    if not scope.range or not found:
+        return found
+    log.start()
+    log.graph()
+    paths = {path for _, path in scanned_pairs(found)}
+    held_blobs = blobs_at(repo, ((parent, path) for parent in log.outside_parents for path in sorted(paths)))
+    refs = sorted({ObjectRef(blob, path) for (_, path), blob in held_blobs.items()})
+    held = {finding.fingerprint for finding, _ in _scan_fully(refs, judge, stats)}
+    kept = [(f, sha) for f, sha in found if f.fingerprint not in held]
+    dropped = {f.fingerprint for f, _ in found} & held
+    if dropped:
+        stats.note(BASE_NOTE, len(dropped))
+    return kept
 
 
 def _scan_fully(refs: list[ObjectRef], judge: Judge, stats: ScanStats) -> Found:

@@ -79,6 +79,22 @@ def test_range_reports_only_what_the_new_commits_add(repo):
     assert findings[0]["source"]["extra"]["commits_carrying"] == "2"
 
 
+def test_range_that_edits_another_line_of_a_file_with_an_old_secret_reports_nothing(repo):
+    """A pull request that flips a flag in a file holding an old secret does not add it;
+    one that adds a second copy of it, at another path, does."""
+    repo.commit("old secret", {"settings.py": "import os\n" + flex(FLEX_1) + "DEBUG = False\n"})
+    repo.git("checkout", "-q", "-b", "pr")
+    repo.commit("flip", {"settings.py": "import os\n" + flex(FLEX_1) + "DEBUG = True\n"})
+    result = scan("git", str(repo.path), "--range", "main..pr", "-f", "json")
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and report["findings"] == []
+    assert "findings the range's base already held at the same path (not introduced by the range)" in \
+        report["summary"]["notes"]
+    copy = repo.commit("copy", {"copy.py": flex(FLEX_1)})
+    findings = test_findings(scan_json("git", str(repo.path), "--range", "main..pr"))
+    assert [(f["path"], f["source"]["commit"]) for f in findings] == [("copy.py", copy)]
+
+
 def test_since_scans_what_commits_in_the_window_added(repo):
     repo.commit("old leak", {"old.env": flex(FLEX_1)})  # day 1
     repo.commit("a", {"a.txt": "1\n"})
