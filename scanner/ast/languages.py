@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -225,7 +226,28 @@ def _stop_at_error(_offset: int, has_error: bool) -> bool:
     return has_error
 
 
+# The last few trees, by parser and bytes: a history scan judges one blob once per path it
+# lives at (``history_paths``), and requests' history holds one test file at 75 paths; the
+# same bytes give the same tree, and trees are only read. Keyed by the bytes themselves (a
+# hit compares them), so different blobs never share a tree.
+RECENT_TREES = 4
+_recent_trees: OrderedDict[tuple[int, bytes], object] = OrderedDict()
+
+
 def parse_unless_error(parser, data: bytes):
+    """``_parse_unless_error``, remembered for the ``RECENT_TREES`` last texts."""
+    key = (id(parser), data)
+    if key in _recent_trees:
+        _recent_trees.move_to_end(key)
+        return _recent_trees[key]
+    tree = _parse_unless_error(parser, data)
+    _recent_trees[key] = tree
+    if len(_recent_trees) > RECENT_TREES:
+        _recent_trees.popitem(last=False)
+    return tree
+
+
+def _parse_unless_error(parser, data: bytes):
     """The tree of ``data``, or ``None`` once tree-sitter is recovering from a syntax error.
 
     A tree with an error is never used (the file stays regex-only), so the parse stops
