@@ -44,6 +44,16 @@ def test_every_rule_finds_a_labelled_credential(result):
     assert sorted(scored - set(result.rules_hit)) == []
 
 
+
+def test_readme_quotes_the_measured_score(result):
+    """The README's accuracy table is where users read the score: its brokerscan row must be
+    what the corpus gives today (TP, FP, FN, precision, recall, F1)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (row,) = [line for line in readme.splitlines() if line.startswith("| brokerscan | ")]
+    t = result.total
+    measured = [str(t.tp), str(t.fp), str(t.fn), f"{t.precision:.2f}", f"{t.recall:.2f}", f"{t.f1:.2f}"]
+    assert [cell.strip() for cell in row.strip("|").split("|")][2:] == measured
+
 def test_info_rules_fire_on_the_corpus():
     info = {r.id for r in load_rules() if r.severity.value == "info"}
     done = subprocess.run(
