@@ -5,19 +5,31 @@ drift silently (the CI recipes' YAML) are held to the behaviour here.
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+JSON_SCHEMA = ROOT / "scanner" / "report" / "JSON_SCHEMA.md"
+DEMO_FINDINGS = len((ROOT / "fixtures" / "demo" / "EXPECTED.tsv").read_text(encoding="utf-8").splitlines())
+CUT = "…"  # where a sample in the docs leaves part of the real output out
 
 
 def fenced_blocks(path: Path, language: str) -> list[str]:
     """The bodies of the ```language blocks of a Markdown file."""
     return re.findall(rf"^```{language}\n(.*?)^```", path.read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL)
+
+
+def demo_scan(*args: str) -> str:
+    """``brokerscan dir fixtures/demo`` from the repository root, as the README runs it."""
+    result = run_cli("dir", "fixtures/demo", *args, cwd=ROOT)
+    assert result.returncode == 1, result.stderr
+    return result.stdout.decode("utf-8")
 
 
 def workflow_jobs() -> list[tuple[str, str, list[dict]]]:
@@ -54,3 +66,47 @@ def test_ci_recipes_save_the_history_cache_after_a_failing_scan() -> None:
         saves = [step for step in steps[scan + 1:] if str(step.get("uses", "")).startswith("actions/cache/save@")]
         assert saves and all(re.search(r"always\(\)|!cancelled\(\)", str(s.get("if", ""))) for s in saves), \
             f"{file}: {name}"
+
+
+def test_readme_text_sample_is_the_demo_scan_as_printed() -> None:
+    """Every line of the README's text sample is a line of the real report, in the same order;
+    only the cuts and the timing of the ``Scanned`` line are the README's own."""
+    (sample,) = [b for b in fenced_blocks(ROOT / "README.md", "text") if "fixtures/demo/" in b]
+    real = iter(demo_scan("--color", "never").splitlines())
+    for line in sample.splitlines():
+        if line == CUT:
+            continue
+        if line.startswith("Scanned "):
+            line = line.split(" in ")[0]
+            assert any(r.split(" in ")[0] == line for r in real), line
+        else:
+            assert line in real, f"not in the demo's report (or out of order): {line!r}"
+
+
+def _without_cuts(sample: str) -> str:
+    """The JSON sample with its ``…`` cuts (and the comma before each) taken out."""
+    return re.sub(rf",\s*{CUT}", "", sample)
+
+
+def test_json_schema_example_is_a_finding_of_the_demo_scan() -> None:
+    (sample,) = fenced_blocks(JSON_SCHEMA, "json")
+    example = json.loads(_without_cuts(sample))
+    real = json.loads(demo_scan("-f", "json"))
+    (shown,) = example["findings"]
+    matching = [f for f in real["findings"]
+                if (f["path"], f["line"], f["rule_id"]) == (shown["path"], shown["line"], shown["rule_id"])]
+    assert len(matching) == 1, f"the demo has no finding {shown['rule_id']} at {shown['path']}:{shown['line']}"
+    (same,) = matching
+    assert {**shown, "source": {**shown["source"], "root": None}} == {**same, "source": {**same["source"], "root": None}}
+    assert example["summary"] == {**real["summary"], "duration_s": example["summary"]["duration_s"]}
+    assert set(example) == set(real) and example["target"]["command"] == "dir"
+
+
+def test_docs_quote_the_demo_finding_count() -> None:
+    """fixtures/demo/EXPECTED.tsv holds one line per finding of the demo (test_demo_fixtures.py);
+    the counts the docs quote for the demo are that number."""
+    rules_readme = (ROOT / "rules" / "README.md").read_text(encoding="utf-8")
+    (demo_paragraph,) = [p for p in rules_readme.split("\n\n") if p.startswith("On `fixtures/demo/`")]
+    assert re.findall(r"in (\d+) findings", demo_paragraph) == [str(DEMO_FINDINGS)]
+    schema_intro = JSON_SCHEMA.read_text(encoding="utf-8").split("## Example", 1)[1]
+    assert f"the demo's {DEMO_FINDINGS} findings" in schema_intro
