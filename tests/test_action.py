@@ -269,6 +269,36 @@ def test_new_branch_push_scans_commits_not_on_the_default_branch(tmp_path):
     assert "new branch" in scan.stdout and scan.outputs["findings"] == "1", run.log
 
 
+
+def test_push_whose_before_is_gone_falls_back_without_a_warning(tmp_path):
+    """A force-push's old tip is not in the checkout: a topic branch is scanned for its commits
+    not on the default branch, the default branch for its whole history; neither warns."""
+    upstream = Repo(tmp_path / "upstream")
+    upstream.commit("old leak", {"old.env": desk(DESK_1)})
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(upstream.path), str(clone)], check=True, env=git_env())
+    work = Repo(clone, init=False)
+    work.git("checkout", "-q", "-b", "topic")
+    after = work.commit("branch leak", {"new.env": desk(DESK_2)})
+    gone = "1234567" * 5 + "12345"  # a commit id the checkout does not have
+    push = {"before": gone, "after": after, "forced": True, "repository": {"default_branch": "main"}}
+    scan = runner(work, tmp_path).run("push", push, {"args": ARGS}, ref="refs/heads/topic").step("scan")
+    assert "scanning new branch: commits not on main" in scan.stdout and "::warning" not in scan.stdout
+    assert scan.outputs["findings"] == "1", scan.stdout
+    on_main = runner(work, tmp_path).run("push", push, {"args": ARGS}, ref="refs/heads/main").step("scan")
+    assert f"scanning history of {after[:7]}" in on_main.stdout and "::warning" not in on_main.stdout
+    assert on_main.outputs["findings"] == "2", on_main.stdout
+
+
+def test_pull_request_whose_base_is_missing_warns_and_scans_the_head_history(workspace, tmp_path):
+    workspace.commit("old leak", {"old.env": desk(DESK_1)})
+    head = workspace.commit("pr work", {"ib.ini": desk(DESK_3)})
+    payload = {"pull_request": {"base": {"sha": "89abcdef" * 5}, "head": {"sha": head}}}
+    run = runner(workspace, tmp_path).run("pull_request", payload, {"args": ARGS}, ref="refs/pull/1/merge")
+    scan = run.step("scan")
+    assert "::warning::base commit 89abcde is not available" in scan.stdout, run.log
+    assert f"scanning history of {head[:7]}" in scan.stdout and scan.outputs["findings"] == "2"
+
 def test_shallow_checkout_is_deepened(tmp_path):
     upstream = Repo(tmp_path / "upstream")
     upstream.commit("leak", {"old.env": desk(DESK_1)})

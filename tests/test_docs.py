@@ -110,3 +110,15 @@ def test_docs_quote_the_demo_finding_count() -> None:
     assert re.findall(r"in (\d+) findings", demo_paragraph) == [str(DEMO_FINDINGS)]
     schema_intro = JSON_SCHEMA.read_text(encoding="utf-8").split("## Example", 1)[1]
     assert f"the demo's {DEMO_FINDINGS} findings" in schema_intro
+
+
+def test_github_action_doc_states_the_caps_of_annotations_and_summary() -> None:
+    """action.yml annotates only the first findings and lists only the first rows in the job
+    summary; the page that says what users see must give those numbers."""
+    action = (ROOT / "action.yml").read_text(encoding="utf-8")
+    annotations = re.search(r"for r in failing\[:(\d+)\]", action).group(1)
+    rows = re.search(r"for r in results\[:(\d+)\]", action).group(1)
+    doc = (ROOT / "docs" / "github-action.md").read_text(encoding="utf-8")
+    seen = doc.split("## What you see", 1)[1]
+    assert re.search(rf"\*\*Annotations\*\*[^*]*first {annotations} findings", seen)
+    assert re.search(rf"\*\*A job summary\*\*[^*]*first {rows} findings", seen)
