@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import run_cli
+from gitrepo import FLEX_1, Repo, flex, scan
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -122,3 +123,27 @@ def test_github_action_doc_states_the_caps_of_annotations_and_summary() -> None:
     seen = doc.split("## What you see", 1)[1]
     assert re.search(rf"\*\*Annotations\*\*[^*]*first {annotations} findings", seen)
     assert re.search(rf"\*\*A job summary\*\*[^*]*first {rows} findings", seen)
+
+
+def _schema_row(field: str) -> str:
+    (row,) = [line for line in JSON_SCHEMA.read_text(encoding="utf-8").splitlines() if line.startswith(f"| `{field}` |")]
+    return row
+
+
+def test_json_schema_describes_history_and_merged_reports(tmp_path: Path) -> None:
+    """A history scan's ``source.extra`` keys, their string values and a merged report's
+    ``target`` are what JSON_SCHEMA.md says."""
+    repo = Repo(tmp_path / "repo")
+    repo.commit("leak", {"settings.py": flex(FLEX_1)})
+    repo.commit("more", {"settings.py": flex(FLEX_1) + "x = 1\n"})
+    report = tmp_path / "history.json"
+    assert scan("git", str(repo.path), "-f", "json", "-o", str(report)).returncode == 1
+    merged = json.loads(run_cli("merge", str(report), str(report), "-f", "json").stdout)
+    extra_row = _schema_row("findings[].source.extra")
+    for document in (json.loads(report.read_text()), merged):
+        for finding in document["findings"]:
+            extra = finding["source"]["extra"]
+            assert all(isinstance(value, str) for value in extra.values()), extra
+            assert {key for key in extra if f"`{key}`" not in extra_row} == set(), extra_row
+    assert merged["target"]["command"] == "merge" and "`merge`" in _schema_row("target.command")
+    assert '`"in_head": "false"`' in extra_row and '`"true"`' in (ROOT / "docs" / "git.md").read_text(encoding="utf-8")
