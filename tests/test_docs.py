@@ -147,3 +147,14 @@ def test_json_schema_describes_history_and_merged_reports(tmp_path: Path) -> Non
             assert {key for key in extra if f"`{key}`" not in extra_row} == set(), extra_row
     assert merged["target"]["command"] == "merge" and "`merge`" in _schema_row("target.command")
     assert '`"in_head": "false"`' in extra_row and '`"true"`' in (ROOT / "docs" / "git.md").read_text(encoding="utf-8")
+
+
+def test_pinned_releases_exist() -> None:
+    """A recipe that pins a brokerscan release (pre-commit ``rev:``, the Action's ``uses:``) must
+    name one the changelog has released; before the first release it pins a commit instead."""
+    released = set(re.findall(r"^## \[?v?(\d+\.\d+\.\d+)", (ROOT / "CHANGELOG.md").read_text(encoding="utf-8"),
+                              re.MULTILINE))
+    for path in [*DOCS, ROOT / ".pre-commit-hooks.yaml"]:
+        text = path.read_text(encoding="utf-8")
+        for pin in re.findall(r"(?:\brev:\s*|brokerscan/brokerscan@)([^\s`]+)", text):
+            assert pin.startswith("<") or pin.lstrip("v") in released, f"{path.name}: {pin} is not released"
