@@ -158,3 +158,19 @@ def test_pinned_releases_exist() -> None:
         text = path.read_text(encoding="utf-8")
         for pin in re.findall(r"(?:\brev:\s*|brokerscan/brokerscan@)([^\s`]+)", text):
             assert pin.startswith("<") or pin.lstrip("v") in released, f"{path.name}: {pin} is not released"
+
+
+def test_batching_figures_match_the_scan_constants() -> None:
+    """docs/performance.md and docs/cloud-scans.md explain the directory scan's batching and
+    its bounded pool with numbers; they must be the constants the scan runs with."""
+    from scanner import scan, workers
+
+    performance = " ".join((ROOT / "docs" / "performance.md").read_text(encoding="utf-8").split())
+    cloud = " ".join((ROOT / "docs" / "cloud-scans.md").read_text(encoding="utf-8").split())
+    mib = scan.BATCH_BYTES // 2**20
+    assert f"batches of {scan.BATCH_FILES} files" in performance
+    assert f"Batches are {scan.BATCH_FILES} files or {mib} MiB" in performance
+    assert f"at most {scan.WINDOW_PER_JOB} batches per worker in flight" in performance
+    assert f"up to {scan.BATCH_FILES} files or {mib} MiB each" in cloud
+    assert f"at most {scan.WINDOW_PER_JOB} batches per worker are in flight" in cloud
+    assert f"at most {max(scan.WINDOW_PER_JOB, workers.AHEAD_PER_WORKER)} batches per worker ahead" in cloud
