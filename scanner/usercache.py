@@ -61,13 +61,25 @@ def write(path: Path, body: bytes, keep: int) -> None:
     from .atomicfile import write_atomically
 
     try:
-        os.makedirs(path.parent, mode=0o700, exist_ok=True)
+        _make_private_dirs(path.parent)
         write_atomically(path, body + _checksum(path, body), suffix=path.suffix)
         if path.parent not in _pruned:  # once per process: a cold run writes dozens
             _pruned.add(path.parent)
             prune(path.parent, keep=path, suffix=path.suffix, count=keep)
     except Exception:  # noqa: BLE001 - read-only home, disk full: the next run compiles again
         return
+
+
+def _make_private_dirs(kind_dir: Path) -> None:
+    """Create ``<cache dir>/<kind>`` (as ``location`` names it) with both folders 0700.
+
+    ``os.makedirs(mode=...)`` gives the mode to the last folder only, and a cold start writes a
+    kind's file before the rule cache's, so the cache dir, which holds ``rules-*.json`` itself,
+    would get the default mode (0755 under the usual umask). Folders above it (``~/.cache``)
+    are the user's: created with the default mode if missing, never changed; a folder that
+    already exists keeps its mode."""
+    os.makedirs(kind_dir.parent, mode=0o700, exist_ok=True)
+    os.makedirs(kind_dir, mode=0o700, exist_ok=True)
 
 
 def _checksum(path: Path, body: bytes) -> bytes:

@@ -53,6 +53,26 @@ def test_a_second_scan_uses_the_cache_and_reports_the_same(tmp_path: Path) -> No
             assert path.stat().st_mode & 0o077 == 0
 
 
+
+def test_a_fresh_cache_folder_is_private_but_its_parents_are_left_alone(tmp_path: Path, monkeypatch) -> None:
+    """``$XDG_CACHE_HOME/brokerscan`` holds ``rules-*.json`` directly: it is created 0700 like its
+    ``hyperscan/`` and ``regex/`` folders, while ``$XDG_CACHE_HOME`` keeps the mode it had."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "app.py").write_text("x = 1\n")
+    xdg = tmp_path / "xdg"
+    xdg.mkdir()
+    xdg.chmod(0o755)
+    monkeypatch.delenv("BROKERSCAN_CACHE_DIR")  # the default location, as a user has it
+    cache = xdg / "brokerscan"
+    result = run_cli("dir", str(tree), env={"XDG_CACHE_HOME": str(xdg), "BROKERSCAN_NO_CACHE": ""})
+    assert result.returncode == 0, result.stderr
+    folders = [cache, *(p for p in cache.rglob("*") if p.is_dir())]
+    assert any(cache.glob("rules-*.json")) and len(folders) > 1
+    assert {str(p.relative_to(xdg)): oct(p.stat().st_mode & 0o777) for p in folders} == \
+        {str(p.relative_to(xdg)): "0o700" for p in folders}
+    assert xdg.stat().st_mode & 0o777 == 0o755
+
 def test_prune_keeps_the_newest_and_removes_stale_temporary_files(tmp_path: Path) -> None:
     now = time.time()
     names = [f"{i:032x}.re" for i in range(6)]
