@@ -174,3 +174,21 @@ def test_batching_figures_match_the_scan_constants() -> None:
     assert f"up to {scan.BATCH_FILES} files or {mib} MiB each" in cloud
     assert f"at most {scan.WINDOW_PER_JOB} batches per worker are in flight" in cloud
     assert f"at most {max(scan.WINDOW_PER_JOB, workers.AHEAD_PER_WORKER)} batches per worker ahead" in cloud
+
+
+def test_a_baseline_gives_away_an_account_id_to_a_search_as_documented(tmp_path: Path) -> None:
+    """docs/git.md warns that a baseline's unsalted fingerprint gives away a value with few
+    possibilities. The warning holds as long as this search works; if fingerprints ever get a
+    salt, the docs must change with them."""
+    from scanner.findings import fingerprint
+
+    account = "U4815162"  # synthetic, in the shape of a live account id
+    (tmp_path / ".env").write_text(f"IBKR_ACCOUNT_ID={account}\n")
+    baseline = tmp_path / "baseline.json"
+    made = run_cli("baseline", "create", "-o", str(baseline), "dir", ".", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    (entry,) = [e for e in json.loads(baseline.read_text())["findings"] if e["rule_id"] == "ibkr-account-id"]
+    guesses = (f"U48{n:05d}" for n in range(100_000))  # a slice of the 10 million 7-digit ids
+    found = [g for g in guesses if fingerprint(entry["rule_id"], g, entry["path"]) == entry["fingerprint"]]
+    assert found == [account]
+    assert "**What a fingerprint hides.**" in (ROOT / "docs" / "git.md").read_text(encoding="utf-8")
