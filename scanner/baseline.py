@@ -8,9 +8,11 @@ in the file are reported.
 The fingerprint (``findings.fingerprint``: rule id + SHA-256 of the secret + path)
 survives lines moving and unrelated history rewrites, and the file holds no
 secret: per finding only the fingerprint, rule, severity, path, line and (for
-history) commit, so it is safe to commit. Paths are as the scan reports them, so
-create and use a baseline from the same directory (the repository root, which
-is where pre-commit and the GitHub Action run).
+history) commit. The fingerprint is an unsalted hash, so an easily guessed value
+(an account id) can be recovered from it: commit the file next to the code it
+describes, not somewhere more public (docs/git.md). Paths are as the scan
+reports them, so create and use a baseline from the same directory (the
+repository root, which is where pre-commit and the GitHub Action run).
 """
 from __future__ import annotations
 

@@ -3,7 +3,9 @@
 The fingerprint is what baselines and GitHub (``partialFingerprints``) use to
 recognise the same leak across runs. It is built from the rule id, a hash of the
 secret and the path, never the line number, so it survives unrelated edits that
-move lines, and never the raw secret, so a baseline file is safe to commit.
+move lines, and never the raw secret. It is unsalted so that it stays stable, which
+means a value with few possibilities (an account id) can be found from it by trying
+them all: docs/git.md says what that means for committed baselines.
 """
 from __future__ import annotations
 
