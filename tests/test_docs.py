@@ -1,7 +1,8 @@
-"""The documentation says what the tool does: its samples and recipes are checked against it.
+"""The documentation says what the tool does: its samples, recipes and figures are checked here.
 
 A doc that drifts from the code misleads the reader who trusts it most, so the parts that can
-drift silently (the CI recipes' YAML) are held to the behaviour here.
+drift silently (output samples, counts, constants quoted in prose, CI recipes) are held to the
+behaviour they describe.
 """
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ import pytest
 import yaml
 from conftest import run_cli
 from gitrepo import FLEX_1, Repo, flex, scan
+
+from scanner import scan as dir_scan
+from scanner import workers
+from scanner.findings import fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -63,8 +68,8 @@ def test_ci_recipes_save_the_history_cache_after_a_failing_scan() -> None:
     for file, name, steps in recipes:
         uses = [str(step.get("uses", "")) for step in steps]
         assert not any(u.startswith("actions/cache@") for u in uses), f"{file}: {name}"
-        scan = max(i for i, step in enumerate(steps) if _keeps_a_scan_cache(step))
-        saves = [step for step in steps[scan + 1:] if str(step.get("uses", "")).startswith("actions/cache/save@")]
+        last_scan = max(i for i, step in enumerate(steps) if _keeps_a_scan_cache(step))
+        saves = [step for step in steps[last_scan + 1:] if str(step.get("uses", "")).startswith("actions/cache/save@")]
         assert saves and all(re.search(r"always\(\)|!cancelled\(\)", str(s.get("if", ""))) for s in saves), \
             f"{file}: {name}"
 
@@ -163,25 +168,21 @@ def test_pinned_releases_exist() -> None:
 def test_batching_figures_match_the_scan_constants() -> None:
     """docs/performance.md and docs/cloud-scans.md explain the directory scan's batching and
     its bounded pool with numbers; they must be the constants the scan runs with."""
-    from scanner import scan, workers
-
     performance = " ".join((ROOT / "docs" / "performance.md").read_text(encoding="utf-8").split())
     cloud = " ".join((ROOT / "docs" / "cloud-scans.md").read_text(encoding="utf-8").split())
-    mib = scan.BATCH_BYTES // 2**20
-    assert f"batches of {scan.BATCH_FILES} files" in performance
-    assert f"Batches are {scan.BATCH_FILES} files or {mib} MiB" in performance
-    assert f"at most {scan.WINDOW_PER_JOB} batches per worker in flight" in performance
-    assert f"up to {scan.BATCH_FILES} files or {mib} MiB each" in cloud
-    assert f"at most {scan.WINDOW_PER_JOB} batches per worker are in flight" in cloud
-    assert f"at most {max(scan.WINDOW_PER_JOB, workers.AHEAD_PER_WORKER)} batches per worker ahead" in cloud
+    mib = dir_scan.BATCH_BYTES // 2**20
+    assert f"batches of {dir_scan.BATCH_FILES} files" in performance
+    assert f"Batches are {dir_scan.BATCH_FILES} files or {mib} MiB" in performance
+    assert f"at most {dir_scan.WINDOW_PER_JOB} batches per worker in flight" in performance
+    assert f"up to {dir_scan.BATCH_FILES} files or {mib} MiB each" in cloud
+    assert f"at most {dir_scan.WINDOW_PER_JOB} batches per worker are in flight" in cloud
+    assert f"at most {max(dir_scan.WINDOW_PER_JOB, workers.AHEAD_PER_WORKER)} batches per worker ahead" in cloud
 
 
 def test_a_baseline_gives_away_an_account_id_to_a_search_as_documented(tmp_path: Path) -> None:
     """docs/git.md warns that a baseline's unsalted fingerprint gives away a value with few
     possibilities. The warning holds as long as this search works; if fingerprints ever get a
     salt, the docs must change with them."""
-    from scanner.findings import fingerprint
-
     account = "U4815162"  # synthetic, in the shape of a live account id
     (tmp_path / ".env").write_text(f"IBKR_ACCOUNT_ID={account}\n")
     baseline = tmp_path / "baseline.json"
