@@ -186,7 +186,7 @@ def test_a_baseline_gives_away_an_account_id_to_a_search_as_documented(tmp_path:
     account = "U4815162"  # synthetic, in the shape of a live account id
     (tmp_path / ".env").write_text(f"IBKR_ACCOUNT_ID={account}\n")
     baseline = tmp_path / "baseline.json"
-    made = run_cli("baseline", "create", "-o", str(baseline), "dir", ".", cwd=tmp_path)
+    made = run_cli("baseline", "create", "-o", str(baseline), "dir", ".", cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
     assert made.returncode == 0, made.stderr
     (entry,) = [e for e in json.loads(baseline.read_text())["findings"] if e["rule_id"] == "ibkr-account-id"]
     guesses = (f"U48{n:05d}" for n in range(100_000))  # a slice of the 10 million 7-digit ids
