@@ -184,19 +184,19 @@ def _resolve_config(args):
 
 def scan_setup(args):
     """Rules and options for any scanning verb, from config plus flags. Returns (rules, options)."""
+    from .config import check_rule_ids
     from .rules import load_rules
     from .scan import DEFAULT_MAX_FILE_SIZE, ScanOptions
 
     config = _resolve_config(args)
     rules = load_rules([*config.rules, *map(Path, args.rules)])
-    disabled = set(config.disable_rules) | set(args.disable_rule)
-    unknown = disabled - {r.id for r in rules}
+    known = {r.id for r in rules}
+    check_rule_ids(config, known)
+    unknown = set(args.disable_rule) - known
     if unknown:
         raise UsageError(f"cannot disable unknown rule(s): {', '.join(sorted(unknown))} (see 'brokerscan rules list')")
+    disabled = set(config.disable_rules) | set(args.disable_rule)
     rules = [r for r in rules if r.id not in disabled]
-    unknown = {rule_id for rule_id, _ in config.severity} - {r.id for r in rules}
-    if unknown:
-        raise UsageError(f"{config.path}: severity override for unknown rule(s): {', '.join(sorted(unknown))}")
     if args.jobs < 0:
         raise UsageError("--jobs must be 0 (all cores) or more")
     progress = (not args.no_progress and sys.stderr.isatty() and not os.environ.get("CI")
