@@ -181,7 +181,11 @@ def _read_rule_tables(path: Path) -> list[tuple[int, Any]]:
     if not isinstance(tables, list):
         raise RuleError(f"{path}:1: 'rules' must be an array of tables ([[rules]])")
     lines = _rule_start_lines(text)
-    located = [(lines[i] if i < len(lines) else 1, table) for i, table in enumerate(tables)]
+    if len(lines) != len(tables):  # ``rules = [...]`` written as an array, not as [[rules]] tables
+        from .tomllines import line_of
+
+        lines = [line_of(text, ("rules",))] * len(tables)
+    located = list(zip(lines, tables))
     fragments = _read_fragments(doc.get("fragments", {}), path)
     for line, table in located:
         if isinstance(table, dict) and isinstance(table.get("regex"), str):
@@ -360,15 +364,19 @@ def _write_cache(path: Path, key: dict[str, Any], per_file: list[list[tuple[int,
 
 
 def _rule_start_lines(text: str) -> list[int]:
-    return [n for n, line in enumerate(text.splitlines(), 1) if line.strip().startswith("[[rules]]")]
+    """The line of each ``[[rules]]`` header (``[[ rules ]]`` too, none inside a string)."""
+    from .tomllines import array_table_lines
+
+    return array_table_lines(text, ("rules",))
 
 
 def _parse_rule(table: dict, where: str, check_patterns: bool = True) -> Rule:
+    if not isinstance(table, dict):
+        raise RuleError(f"{where}: each entry of 'rules' must be a table ([[rules]]), got {table!r}")
+
     def fail(msg: str) -> RuleError:
         return RuleError(f"{where}: rule {table.get('id', '?')!r}: {msg}")
 
-    if not isinstance(table, dict):
-        raise fail("each [[rules]] entry must be a table")
     unknown = set(table) - _ALLOWED_KEYS
     if unknown:
         raise fail(f"unknown key(s) {sorted(unknown)}")
@@ -402,22 +410,22 @@ def _parse_rule(table: dict, where: str, check_patterns: bool = True) -> Rule:
     for p in allow:
         _check_pattern(p, "allow", fail, compile_it=check_patterns)
     charset = table.get("charset")
-    if charset is not None and charset not in CHARSETS:
+    if charset is not None and (not isinstance(charset, str) or charset not in CHARSETS):
         raise fail(f"charset must be one of {sorted(CHARSETS)}")
     entropy_min = table.get("entropy_min")
-    if entropy_min is not None and not isinstance(entropy_min, (int, float)):
+    if entropy_min is not None and not _is_number(entropy_min):
         raise fail("entropy_min must be a number")
     span = table.get("span")
-    if span is not None and (not isinstance(span, int) or not 1 <= span <= 65536):
+    if span is not None and (type(span) is not int or not 1 <= span <= 65536):  # a bool is not a span
         raise fail("span must be an integer number of bytes between 1 and 65536")
     gate = table.get("gate")
     if gate is not None:
         _check_gate(gate, fail, check_patterns)
     confidence = table.get("confidence", 0.9)
-    if not isinstance(confidence, (int, float)) or not 0 < confidence <= 1:
+    if not _is_number(confidence) or not 0 < confidence <= 1:
         raise fail("confidence must be a number in (0, 1]")
     examples = []
-    for ex in table.get("examples", []):
+    for ex in _list(table, "examples", fail):
         if not isinstance(ex, dict) or not {"text", "secret"} <= set(ex) <= {"text", "secret", "path"}:
             raise fail("each example must be a table {text = '...', secret = '...'} with an optional path = '...'")
         examples.append(Example(str(ex["text"]), str(ex["secret"]), _example_path(ex, fail)))
@@ -451,6 +459,11 @@ def _parse_rule(table: dict, where: str, check_patterns: bool = True) -> Rule:
     )
 
 
+def _is_number(value: object) -> bool:
+    """An int or float; TOML's ``true`` is a bool, which Python would count as the int 1."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _check_gate(gate: object, fail, compile_it: bool) -> None:
     if not isinstance(gate, str) or not gate.strip():
         raise fail("gate must be a non-empty regex string")
@@ -478,11 +491,8 @@ def _example_path(table: dict, fail) -> str | None:
 
 def _negatives(table: dict, fail) -> list[str]:
     """``negatives`` holds plain strings (regex engine) and {path, text} tables (scanned as that file)."""
-    value = table.get("negatives", [])
-    if not isinstance(value, list):
-        raise fail("negatives must be a list")
     negatives: list[str] = []
-    for item in value:
+    for item in _list(table, "negatives", fail):
         if isinstance(item, str):
             negatives.append(item)
         elif isinstance(item, dict) and set(item) == {"text", "path"} and isinstance(item["text"], str):
@@ -490,6 +500,13 @@ def _negatives(table: dict, fail) -> list[str]:
         else:
             raise fail("each negative must be a string or a table {path = '...', text = '...'}")
     return negatives
+
+
+def _list(table: dict, key: str, fail) -> list:
+    value = table.get(key, [])
+    if not isinstance(value, list):
+        raise fail(f"{key} must be a list")
+    return value
 
 
 def _str_list(table: dict, key: str, fail) -> list[str]:

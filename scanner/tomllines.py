@@ -19,6 +19,7 @@ _HEADER = re.compile(rf"[ \t]*(\[\[|\[)[ \t]*({_DOTTED_KEY})[ \t]*(\]\]|\])")
 _KEY_VALUE = re.compile(rf"[ \t]*({_DOTTED_KEY})[ \t]*=")
 _PART = re.compile(_KEY_PART)
 # What matters in a value: strings (whose content may look like anything), comments, brackets.
+_MAY_CHANGE_STATE = re.compile(r"""[\[\]{}]|\"\"\"|'''""")
 _VALUE_TOKEN = re.compile(r"""\"\"\"|'''|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|\#.*|[\[{]|[\]}]""")
 
 
@@ -97,6 +98,8 @@ def _unquote(part: str) -> str:
 def _scan_value(rest: str, depth: int) -> tuple[str | None, int]:
     """Step over the value text ``rest``: the delimiter of a multi-line string left open at
     its end (or None), and the bracket depth after it."""
+    if not _MAY_CHANGE_STATE.search(rest):  # most lines: a one-line string, a number, a comment
+        return None, depth
     position = 0
     while True:
         token = _VALUE_TOKEN.search(rest, position)
