@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -44,8 +45,8 @@ def _add_merge_verb(verbs, report) -> None:
     p.add_argument("--show-secrets", action="store_true", help="keep secrets that the inputs show in full")
     p.add_argument("--verbose", "-v", action="store_true", help="list skipped paths in the summary")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-    p.add_argument("--exit-code", type=int, default=EXIT_FINDINGS, metavar="N",
-                   help="exit code when findings remain (default 1)")
+    p.add_argument("--exit-code", type=_exit_code, default=EXIT_FINDINGS, metavar="N",
+                   help="exit code when findings remain, 0-255 (default 1)")
     p.set_defaults(explain=False)
 
 
@@ -67,10 +68,23 @@ def _size(text: str) -> int:
     num = t.rstrip("kmgb")
     try:
         value = int(float(num) * units[t[len(num):]])
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, OverflowError):  # OverflowError: "1e400" is infinite
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 5MB, 512k, 1048576)") from None
     if value <= 0:
         raise argparse.ArgumentTypeError("size must be positive")
+    if value > sys.maxsize:
+        raise argparse.ArgumentTypeError(f"size too large: {text!r}")
+    return value
+
+
+def _exit_code(text: str) -> int:
+    """An exit status is one byte: 256 would exit 0, a clean run, on findings."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 255, got {value}")
     return value
 
 
@@ -101,8 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--explain", action="store_true", help="text format: show each rule's remediation help")
     out.add_argument("--verbose", "-v", action="store_true", help="list skipped paths in the summary")
     out.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-    out.add_argument("--exit-code", type=int, default=EXIT_FINDINGS, metavar="N",
-                     help="exit code when findings are reported (default 1)")
+    out.add_argument("--exit-code", type=_exit_code, default=EXIT_FINDINGS, metavar="N",
+                     help="exit code when findings are reported, 0-255 (default 1; 0: report without failing)")
     out.add_argument("--no-progress", action="store_true", help="no progress bar (it is off in CI and when stderr is not a terminal)")
     sel = report.add_argument_group("rules and config")
     sel.add_argument("--rules", action="append", default=[], metavar="FILE|DIR", help="add custom rule files (repeatable)")
@@ -145,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _escape_unencodable(sys.stdout)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -167,7 +182,41 @@ def main(argv: list[str] | None = None) -> int:
         print("brokerscan: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        _silence_stdout()
         return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - the last resort: a crash must not exit 1, "findings"
+        return _internal_error(exc)
+
+
+def _internal_error(exc: Exception) -> int:
+    """One line instead of a traceback, and exit 2: a traceback's exit 1 reads as "findings"
+    to CI, and a crash is neither findings nor a clean scan."""
+    if os.environ.get("BROKERSCAN_DEBUG", "") not in ("", "0"):
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"brokerscan: internal error: {type(exc).__name__}: {exc}. This is a bug in brokerscan {__version__}: "
+          "please report it with the command that caused it (BROKERSCAN_DEBUG=1 shows the traceback)",
+          file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _escape_unencodable(stream) -> None:
+    """A path the terminal's encoding cannot show (``キー.env`` on a cp1252 console) is
+    printed escaped (``\\u30ad``) instead of failing the run after the scan."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="backslashreplace")
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device once writing to it failed, so that the interpreter's
+    final flush of what is still buffered does not fail again (and exit 120)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, AttributeError, ValueError):  # no real stdout (tests, embedding): nothing to flush
+        pass
 
 
 def _resolve_config(args):
@@ -231,12 +280,25 @@ def _scan_verb(args) -> int:
 
         if sys.stdin is None or sys.stdin.closed:
             raise UsageError("no standard input to scan")
-        data = sys.stdin.buffer.read(options.max_file_size + 1)
+        data = _read_at_most(sys.stdin.buffer, options.max_file_size + 1)
         if len(data) > options.max_file_size:
             raise UsageError(f"standard input is larger than --max-file-size ({options.max_file_size} bytes)")
         findings, stats = scan_bytes(data, Provenance(kind="stdin", path="<stdin>"), rules, options)
         target = ScanTarget("stdin", (), local_hostname())
     return emit(args, findings, stats, target, {r.id: r for r in rules})
+
+
+def _read_at_most(stream, limit: int) -> bytes:
+    """Up to ``limit`` bytes; ``read(limit)`` would allocate all of a large --max-file-size at once."""
+    chunks: list[bytes] = []
+    remaining = limit
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
 
 
 def _dir_setup(args, options):
@@ -253,9 +315,9 @@ def _dir_setup(args, options):
     paths = args.paths or ([root] if root else [])
     if not paths:
         raise UsageError("dir needs a PATH to scan (or --root DIR)")
-    missing = [p for p in paths if not os.path.lexists(p)]
-    if missing:
-        raise UsageError(f"no such file or directory: {', '.join(missing)}")
+    problems = _unreachable_paths(paths)
+    if problems:
+        raise UsageError("; ".join(problems))
     host_root = root or ("/" if args.host or any(os.path.abspath(p) == "/" for p in paths) else None)
     if host_root:
         outside = [p for p in paths if os.path.commonpath([host_root, os.path.abspath(p)]) != host_root]
@@ -266,6 +328,19 @@ def _dir_setup(args, options):
     hostname = args.hostname or (hostname_of(root) if root else None) or local_hostname()
     target = ScanTarget("dir", (host_root or os.getcwd(),), hostname, host_root or "")
     return paths, options, target
+
+
+def _unreachable_paths(paths: list[str]) -> list[str]:
+    """Why PATHs cannot be scanned, one "reason: path, ..." per reason. ``os.path.lexists``
+    says "missing" for a path under a directory it may not search, which sends the user
+    looking for a typo instead of at the permissions."""
+    by_reason: dict[str, list[str]] = {}
+    for path in paths:
+        try:
+            os.lstat(path)
+        except OSError as exc:
+            by_reason.setdefault((exc.strerror or type(exc).__name__).lower(), []).append(path)
+    return [f"{reason}: {', '.join(group)}" for reason, group in by_reason.items()]
 
 
 def local_hostname() -> str:
@@ -297,17 +372,57 @@ def emit(args, findings, stats, target, rules) -> int:
                                        and not os.environ.get("NO_COLOR"))
     text = render(args.format, findings, stats, target, rules, show_secrets=args.show_secrets,
                   color=color and args.format == "text", explain=args.explain, verbose=args.verbose)
-    if to_file:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-        if args.format != "text":
-            _print_short_summary(findings, stats, args.output)
-    else:
+    write_report(args, text, findings, stats)
+    return args.exit_code if findings else EXIT_CLEAN
+
+
+def write_report(args, text: str, findings, stats) -> None:
+    """The report to ``--output`` (with a one-line summary on stderr) or to stdout; a failed
+    write is a usage error (exit 2), never a traceback or a report cut short."""
+    if not args.output:
+        _write_stdout(text)
+        return
+    try:
+        _write_file(args.output, text.encode("utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {args.output}: {exc.strerror or exc}") from None
+    _print_short_summary(findings, stats, args.output)
+
+
+def _write_file(output: str, data: bytes) -> None:
+    """Replace a regular file atomically: a write that fails half-way (disk full, ``ulimit -f``)
+    leaves the previous report whole, not a truncated one that CI would upload as valid.
+    A device or pipe (``-o /dev/stdout``) is written in place."""
+    from .atomicfile import write_atomically
+
+    target = Path(os.path.realpath(output))  # replace a symlink's target, not the link
+    if target.exists() and not target.is_file():
+        with open(target, "wb") as fh:
+            fh.write(data)
+        return
+    write_atomically(target, data, prefix=f".{target.name}.", mode=_new_file_mode(target))
+
+
+def _new_file_mode(target: Path) -> int:
+    """Keep an existing report's permissions; a new one gets what ``open`` would give it
+    (``mkstemp`` alone would make it 0600)."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _write_stdout(text: str) -> None:
+    try:
         sys.stdout.write(text)
         sys.stdout.flush()
-    return args.exit_code if findings else EXIT_CLEAN
+    except BrokenPipeError:
+        raise  # the reader went away (``| head``): main exits quietly
+    except OSError as exc:
+        _silence_stdout()
+        raise UsageError(f"cannot write the report to standard output: {exc.strerror or exc}") from None
 
 
 def _print_short_summary(findings, stats, output: str) -> None:

@@ -269,21 +269,12 @@ def _secret_as_asked(finding: Finding, show_secrets: bool) -> tuple[Finding, boo
 
 def _emit_json(args, findings: list[Finding], masked: list[bool], stats: ScanStats, target: ScanTarget) -> int:
     """The JSON document, with ``redacted`` telling the truth about each (possibly masked) secret."""
-    from .cli import EXIT_CLEAN, UsageError, _print_short_summary
+    from .cli import EXIT_CLEAN, write_report
     from .report.json_report import findings_document
 
     document = findings_document(findings, stats, target, show_secrets=True, verbose=args.verbose)
     for item, is_masked in zip(document["findings"], masked, strict=True):
         item["redacted"] = is_masked
     text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=True, allow_nan=False) + "\n"
-    if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-        _print_short_summary(findings, stats, args.output)
-    else:
-        import sys
-
-        sys.stdout.write(text)
+    write_report(args, text, findings, stats)
     return args.exit_code if findings else EXIT_CLEAN

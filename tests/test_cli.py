@@ -2,9 +2,16 @@
 from __future__ import annotations
 
 import json
+import os
+import resource
+import stat
+import subprocess
 from pathlib import Path
 
-from conftest import run_cli
+import pytest
+from conftest import brokerscan_command, run_cli
+
+import scanner.cli as cli
 
 DATA = Path(__file__).parent / "data"
 CUSTOM = str(DATA / "custom-rules.toml")
@@ -111,3 +118,128 @@ def test_failing_rule_example_fails_rules_test(tmp_path, write):
     bad = write("bad.toml", text)
     result = run_cli("rules", "test", str(bad))
     assert result.returncode == 1 and b"FAIL" in result.stdout and b"negative" in result.stdout
+
+
+LEAK = "TWS_PASSWORD=Qw7rT2zLp9Kx\n"  # synthetic
+
+
+def test_an_unexpected_exception_exits_2_with_one_line_not_1(monkeypatch, capsys, tmp_path):
+    """Exit 1 means findings: a crash must not look like one (nor like a clean scan)."""
+
+    def broken(args):
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(cli, "scan_setup", broken)
+    monkeypatch.delenv("BROKERSCAN_DEBUG", raising=False)
+    assert cli.main(["dir", str(tmp_path), "--no-config"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("brokerscan: internal error: RuntimeError: injected failure")
+    assert "please report it" in err and "Traceback" not in err and len(err.splitlines()) == 1
+    monkeypatch.setenv("BROKERSCAN_DEBUG", "1")
+    assert cli.main(["dir", str(tmp_path), "--no-config"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_interrupt_and_exit_keep_their_codes(monkeypatch, tmp_path):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "scan_setup", interrupted)
+    assert cli.main(["dir", str(tmp_path), "--no-config"]) == 130
+
+    def exits(args):
+        raise SystemExit(3)
+
+    monkeypatch.setattr(cli, "scan_setup", exits)
+    with pytest.raises(SystemExit):
+        cli.main(["dir", str(tmp_path), "--no-config"])
+
+
+def test_a_failed_report_write_keeps_the_previous_report(tmp_path, write):
+    for n in range(40):
+        write(f"leak{n}.env", LEAK.replace("Qw7", f"Q{n:02d}"))
+    report = tmp_path / "report.sarif"
+    assert run_cli("dir", ".", "--no-config", "-f", "sarif", "-o", str(report), cwd=tmp_path).returncode == 1
+    before = report.read_bytes()
+    json.loads(before)
+    write("more.env", LEAK.replace("Qw7", "Zz9"))
+
+    def small_files():  # like `ulimit -f 8`: Python ignores SIGXFSZ, so a write past it fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
+
+    result = subprocess.run([*brokerscan_command(), "dir", ".", "--no-config", "-f", "sarif", "-o", str(report)],
+                            cwd=tmp_path, capture_output=True, preexec_fn=small_files, timeout=120)
+    assert result.returncode == 2
+    assert f"cannot write the report to {report}: File too large".encode() in result.stderr
+    assert b"Traceback" not in result.stderr
+    assert report.read_bytes() == before  # whole, not cut at 8 KiB
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".env")) == ["report.sarif"]
+
+
+def test_a_new_report_file_gets_the_usual_permissions(tmp_path, write):
+    write("a.env", LEAK)
+    assert run_cli("dir", ".", "--no-config", "-o", "out.txt", cwd=tmp_path).returncode == 1
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o666 & ~umask
+
+
+def test_stdout_that_cannot_be_written_exits_2(tmp_path, write):
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full")
+    write("clean.txt", "nothing here\n")
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([*brokerscan_command(), "dir", "clean.txt", "--no-config"], cwd=tmp_path,
+                                stdout=full, stderr=subprocess.PIPE, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr == b"brokerscan: error: cannot write the report to standard output: No space left on device\n"
+
+
+def test_a_path_the_console_cannot_encode_is_escaped(tmp_path, write):
+    write("キー.env", LEAK)
+    result = run_cli("dir", ".", "--no-config", cwd=tmp_path, env={"PYTHONIOENCODING": "cp1252"})
+    assert result.returncode == 1, result.stderr
+    assert b"\\u30ad\\u30fc.env" in result.stdout and b"Traceback" not in result.stderr
+
+
+def test_text_report_to_a_file_prints_the_summary_on_stderr(tmp_path, write):
+    write("a.env", LEAK)
+    result = run_cli("dir", ".", "--no-config", "-o", "out.txt", cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout == b""
+    assert result.stderr == b"brokerscan: 1 finding(s) in 1 file(s); report written to out.txt\n"
+    assert "ibkr-gateway-password" in (tmp_path / "out.txt").read_text()
+
+
+def test_exit_code_is_one_byte_and_sizes_are_finite(tmp_path, write):
+    write("a.env", LEAK)
+    result = run_cli("dir", ".", "--no-config", "--exit-code", "256", cwd=tmp_path)
+    assert result.returncode == 2 and b"--exit-code: must be from 0 to 255" in result.stderr
+    assert run_cli("dir", ".", "--no-config", "--exit-code", "255", cwd=tmp_path).returncode == 255
+    result = run_cli("dir", ".", "--no-config", "--max-file-size", "1e400", cwd=tmp_path)
+    assert result.returncode == 2 and b"--max-file-size: not a size: '1e400'" in result.stderr
+    assert b"Traceback" not in result.stderr
+
+
+def test_stdin_with_a_huge_size_cap_reads_only_what_is_there():
+    result = run_cli("stdin", "--no-config", "--max-file-size", "1000GB", "-f", "json", stdin=LEAK.encode())
+    assert result.returncode == 1, result.stderr
+    assert [f["rule_id"] for f in json.loads(result.stdout)["findings"]] == ["ibkr-gateway-password"]
+
+
+def test_a_path_that_cannot_be_reached_says_why(tmp_path, write, monkeypatch, capsys):
+    write("a.env", LEAK)
+    result = run_cli("dir", "a.env/inside", "nope", "--no-config", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == b"brokerscan: error: not a directory: a.env/inside; no such file or directory: nope\n"
+
+    locked = str(tmp_path / "locked" / "b.env")  # as if its directory were chmod 000 (root reads it anyway)
+    real_lstat = os.lstat
+
+    def lstat(path, *args, **kwargs):
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", locked)
+        return real_lstat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "lstat", lstat)
+    assert cli.main(["dir", locked, "--no-config"]) == 2
+    assert capsys.readouterr().err == f"brokerscan: error: permission denied: {locked}\n"
