@@ -34,6 +34,7 @@ examples:
   brokerscan baseline create                         # = 'dir .'  -> .brokerscan-baseline.json
   brokerscan baseline create git                     # every secret in the history
   brokerscan baseline create -o ci/baseline.json git --branch main
+  brokerscan baseline create git --branch main -o ci/baseline.json   # the same: -o is the baseline file
   brokerscan git --baseline .brokerscan-baseline.json    # then: report only new findings
 
 The baseline holds fingerprints (rule id + hash of the secret + path), never a
@@ -80,7 +81,8 @@ def add_verbs(subparsers, report_parent: argparse.ArgumentParser) -> None:
         description="Run a scan (default: 'dir .') with any of its usual flags and write the fingerprints "
                     "of its findings to a baseline file instead of a report.")
     p_create.add_argument("-o", "--output", default=None, metavar="FILE",
-                          help="baseline file to write (default: .brokerscan-baseline.json)")
+                          help="baseline file to write (default: .brokerscan-baseline.json); also accepted "
+                               "after the scan verb, which writes no report")
     p_create.add_argument("scan", nargs=argparse.REMAINDER, metavar="VERB ARGS",
                           help="the scan to record, as you would type it after 'brokerscan'")
 
@@ -154,8 +156,20 @@ def run_baseline(args) -> int:
         inner = build_parser().parse_args(scan_argv)
     except SystemExit as exc:  # argparse printed the problem
         return int(exc.code or 0)
-    inner.write_baseline = args.output or DEFAULT_BASELINE
+    inner.write_baseline = _baseline_file(args.output, inner.output, DEFAULT_BASELINE)
+    inner.output = None
     return _scan_verb(inner)
+
+
+def _baseline_file(before_verb: str | None, after_verb: str | None, default: str) -> str:
+    """``-o`` names the baseline file wherever it is given: after the scan verb it would
+    otherwise be the scan's ``--output``, a report that ``baseline create`` never writes,
+    and the default baseline would be overwritten instead."""
+    from .cli import UsageError
+
+    if before_verb and after_verb and before_verb != after_verb:
+        raise UsageError(f"baseline create: two baseline files given (-o {before_verb} and -o {after_verb})")
+    return before_verb or after_verb or default
 
 
 RUNNERS = {"git": run_git, "staged": run_staged, "baseline": run_baseline}

@@ -119,3 +119,21 @@ def test_missing_baseline_and_bad_create_arguments(repo):
 
     result = run_cli("baseline", cwd=repo.path)
     assert result.returncode == 2 and b"baseline create" in result.stderr
+
+
+def test_output_after_the_scan_verb_names_the_baseline_file(repo):
+    """``-o`` after the verb used to become the scan's report file, which ``baseline create``
+    never writes, and the default baseline was silently overwritten."""
+    repo.commit("first", {"a.env": flex(FLEX_1)})
+    assert scan("baseline", "create", "git", cwd=repo.path).returncode == 0
+    default = repo.path / ".brokerscan-baseline.json"
+    before = default.read_bytes()
+    repo.commit("second", {"b.env": flex(FLEX_2)})
+    result = scan("baseline", "create", "git", "--range", "HEAD~1..HEAD", "-o", "ci-baseline.json", cwd=repo.path)
+    assert result.returncode == 0, result.stderr
+    assert b"baseline ci-baseline.json:" in result.stderr
+    assert [e["path"] for e in test_findings(json.loads((repo.path / "ci-baseline.json").read_text()))] == ["b.env"]
+    assert default.read_bytes() == before
+    result = scan("baseline", "create", "-o", "one.json", "git", "-o", "two.json", cwd=repo.path)
+    assert result.returncode == 2 and b"two baseline files given" in result.stderr
+    assert not (repo.path / "one.json").exists() and not (repo.path / "two.json").exists()
