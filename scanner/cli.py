@@ -159,6 +159,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; every way out is an exit code: 0 clean, 1 findings, 2 error, 130 interrupted."""
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        print("brokerscan: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - the last resort: a crash must not exit 1, "findings"
+        return _internal_error(exc)
+
+
+def _run(argv: list[str] | None) -> int:
     _escape_unencodable(sys.stdout)
     parser = build_parser()
     try:
@@ -178,14 +192,6 @@ def main(argv: list[str] | None = None) -> int:
     except (RuleError, ConfigError, UsageError) as exc:
         print(f"brokerscan: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("brokerscan: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        _silence_stdout()
-        return EXIT_ERROR
-    except Exception as exc:  # noqa: BLE001 - the last resort: a crash must not exit 1, "findings"
-        return _internal_error(exc)
 
 
 def _internal_error(exc: Exception) -> int:

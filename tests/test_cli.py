@@ -138,6 +138,8 @@ def test_an_unexpected_exception_exits_2_with_one_line_not_1(monkeypatch, capsys
     monkeypatch.setenv("BROKERSCAN_DEBUG", "1")
     assert cli.main(["dir", str(tmp_path), "--no-config"]) == 2
     assert "Traceback" in capsys.readouterr().err
+    monkeypatch.setattr(cli, "build_parser", lambda: broken(None))  # before the arguments are even read
+    assert cli.main(["dir", str(tmp_path)]) == 2
 
 
 def test_interrupt_and_exit_keep_their_codes(monkeypatch, tmp_path):
