@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import stat
 import sys
 from pathlib import Path
 
@@ -166,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         print("brokerscan: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        _silence_stdout()
+        from .output import silence_stdout
+
+        silence_stdout()
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - the last resort: a crash must not exit 1, "findings"
         return _internal_error(exc)
@@ -183,13 +184,14 @@ def _run(argv: list[str] | None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     from .config import ConfigError
+    from .output import ReportWriteError
     from .rules import RuleError
 
     try:
         if args.verb == "rules":
             return _rules_verb(args, parser)
         return _scan_verb(args)
-    except (RuleError, ConfigError, UsageError) as exc:
+    except (RuleError, ConfigError, UsageError, ReportWriteError) as exc:
         print(f"brokerscan: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
 
@@ -213,16 +215,6 @@ def _escape_unencodable(stream) -> None:
     reconfigure = getattr(stream, "reconfigure", None)
     if reconfigure is not None:
         reconfigure(errors="backslashreplace")
-
-
-def _silence_stdout() -> None:
-    """Point stdout at the null device once writing to it failed, so that the interpreter's
-    final flush of what is still buffered does not fail again (and exit 120)."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, AttributeError, ValueError):  # no real stdout (tests, embedding): nothing to flush
-        pass
 
 
 def _resolve_config(args):
@@ -361,6 +353,7 @@ def local_hostname() -> str:
 
 
 def emit(args, findings, stats, target, rules) -> int:
+    from .output import write_report
     from .report import render
 
     if getattr(args, "baseline", None) or getattr(args, "write_baseline", None):
@@ -380,61 +373,6 @@ def emit(args, findings, stats, target, rules) -> int:
                   color=color and args.format == "text", explain=args.explain, verbose=args.verbose)
     write_report(args, text, findings, stats)
     return args.exit_code if findings else EXIT_CLEAN
-
-
-def write_report(args, text: str, findings, stats) -> None:
-    """The report to ``--output`` (with a one-line summary on stderr) or to stdout; a failed
-    write is a usage error (exit 2), never a traceback or a report cut short."""
-    if not args.output:
-        _write_stdout(text)
-        return
-    try:
-        _write_file(args.output, text.encode("utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot write the report to {args.output}: {exc.strerror or exc}") from None
-    _print_short_summary(findings, stats, args.output)
-
-
-def _write_file(output: str, data: bytes) -> None:
-    """Replace a regular file atomically: a write that fails half-way (disk full, ``ulimit -f``)
-    leaves the previous report whole, not a truncated one that CI would upload as valid.
-    A device or pipe (``-o /dev/stdout``) is written in place."""
-    from .atomicfile import write_atomically
-
-    target = Path(os.path.realpath(output))  # replace a symlink's target, not the link
-    if target.exists() and not target.is_file():
-        with open(target, "wb") as fh:
-            fh.write(data)
-        return
-    write_atomically(target, data, prefix=f".{target.name}.", mode=_new_file_mode(target))
-
-
-def _new_file_mode(target: Path) -> int:
-    """Keep an existing report's permissions; a new one gets what ``open`` would give it
-    (``mkstemp`` alone would make it 0600)."""
-    try:
-        return stat.S_IMODE(target.stat().st_mode)
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _write_stdout(text: str) -> None:
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        raise  # the reader went away (``| head``): main exits quietly
-    except OSError as exc:
-        _silence_stdout()
-        raise UsageError(f"cannot write the report to standard output: {exc.strerror or exc}") from None
-
-
-def _print_short_summary(findings, stats, output: str) -> None:
-    skipped = f", {stats.files_skipped} skipped" if stats.files_skipped else ""
-    print(f"brokerscan: {len(findings)} finding(s) in {stats.files_scanned} file(s){skipped}; report written to {output}",
-          file=sys.stderr)
 
 
 def _rules_verb(args, parser) -> int:

@@ -269,7 +269,8 @@ def _secret_as_asked(finding: Finding, show_secrets: bool) -> tuple[Finding, boo
 
 def _emit_json(args, findings: list[Finding], masked: list[bool], stats: ScanStats, target: ScanTarget) -> int:
     """The JSON document, with ``redacted`` telling the truth about each (possibly masked) secret."""
-    from .cli import EXIT_CLEAN, write_report
+    from .cli import EXIT_CLEAN
+    from .output import write_report
     from .report.json_report import findings_document
 
     document = findings_document(findings, stats, target, show_secrets=True, verbose=args.verbose)
