@@ -7,18 +7,23 @@ its own: its source (joined lines; code cells of Python notebooks also through t
 Python AST; Markdown cells count as documentation), and its text outputs (stream text, ``text/plain``, ``text/html``,
 ``text/markdown``, tracebacks). Base64 images are not text and are not scanned.
 
-Each part's text is located in the raw file by searching, in document order, for
-the JSON encoding of every string it is made of, so a match maps back to the exact
-line and column of the ``.ipynb`` file. Findings carry the cell number and whether
-it was the source or an output in ``Provenance.extra`` (``cell``, ``cell_part``).
-A file that is not a notebook (bad JSON, no ``cells``) returns ``None``: the caller
-scans it as plain text and counts it.
+Each part's text is located in the raw file by finding, in document order, the JSON
+string literal each of its strings is written as (whatever escapes the writer chose),
+so a match maps back to the exact line and column of the ``.ipynb`` file. Findings
+carry the cell number and whether it was the source or an output in
+``Provenance.extra`` (``cell``, ``cell_part``).
+
+A notebook ``json`` cannot read (an interrupted save, a stray brace, nesting too deep)
+is read from its string literals alone (``scan_damaged_notebook``): its cells are
+still scanned as cells, at their own lines. A file with no ``cells`` at all returns
+``None``: the caller scans it as plain text. Either way the caller counts it.
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from json.encoder import encode_basestring, encode_basestring_ascii  # json.dumps' string spellings, without its overhead
 
 from .ast.languages import DOCS
 from .positions import Positions
@@ -36,7 +41,7 @@ Detect = Callable[[bytes, str, "str | None", "bytes | None"], list[Match]]
 class _Piece:
     text: str  # one JSON string of the part
     quote: int  # byte offset of its opening quote in the raw file, -1 when it could not be located
-    ascii: bool  # written with \\u escapes (json.dumps default) rather than raw UTF-8
+    literal: bytes = b""  # the string as the file writes it, quotes and escapes included
 
 
 @dataclass(frozen=True)
@@ -66,8 +71,7 @@ class NotebookPart:
         piece = self.pieces[index]
         if piece.quote < 0:
             return max((p.quote + 1 for p in self.pieces[:index] if p.quote >= 0), default=0)
-        prefix = json.dumps(piece.text[:k], ensure_ascii=piece.ascii)[1:-1]
-        return piece.quote + 1 + len(prefix.encode("utf-8"))
+        return piece.quote + literal_offset(piece.literal, k)
 
     def _origin(self, line: int) -> tuple[int, int]:
         """(piece index, character index in it) where the part's 1-based ``line`` starts."""
@@ -140,12 +144,25 @@ def scan_notebook(raw: bytes, detect: Detect) -> list[tuple[Match, tuple[tuple[s
     doc = _load(raw)  # once: a history holds many versions of each notebook
     if doc is None:
         return None
-    parts = _parts(doc, raw)
-    python = notebook_language(doc) == "python"
+    return _scan_parts(raw, _parts(doc, raw), notebook_language(doc) == "python", detect)
+
+
+def scan_damaged_notebook(raw: bytes, detect: Detect) -> list[tuple[Match, tuple[tuple[str, str], ...]]] | None:
+    """``scan_notebook`` for a notebook that is no longer JSON, from the parts
+    ``recover_parts`` finds; ``None`` when nothing says it is a notebook."""
+    recovered = recover_parts(raw)
+    if recovered is None:
+        return None
+    parts, language = recovered
+    return _scan_parts(raw, parts, language == "python", detect)
+
+
+def _scan_parts(raw: bytes, parts: list[NotebookPart], python: bool,
+                detect: Detect) -> list[tuple[Match, tuple[tuple[str, str], ...]]]:
     positions = Positions(raw, "utf-8")
     found: list[tuple[Match, tuple[tuple[str, str], ...]]] = []
     for part in parts:
-        data = part.text.encode("utf-8")
+        data = part.text.encode("utf-8", "replace")  # a lone surrogate (\ud800): one "?", columns kept
         code = python and part.cell_type == "code" and part.part == "source"
         parse = _MAGIC.sub(lambda m: m.group()[:-1] + b"#", data) if code else None
         syntax = "python" if code else DOCS if part.cell_type == "markdown" else None
@@ -158,6 +175,61 @@ def scan_notebook(raw: bytes, detect: Detect) -> list[tuple[Match, tuple[tuple[s
     return found
 
 
+SOURCE_KEYS = frozenset({"source", "input"})  # a cell's code or text: nbformat 4, nbformat 3
+OUTPUT_KEYS = frozenset({"text", *TEXT_OUTPUTS})  # strings of an output, joined
+_KEY_END = compile_pattern(rb"[ \t\r\n]*:")
+
+
+def recover_parts(raw: bytes) -> tuple[list[NotebookPart], str] | None:
+    """The parts of a notebook ``json`` cannot read (an interrupted save, a stray brace,
+    nesting too deep), and its language, from its string literals alone.
+
+    A literal followed by a colon is a key; the literals after a ``source`` key (or an
+    output's ``text``, ``text/plain``...) up to the next key are that part's strings, and
+    each ``cell_type`` key starts the next cell. ``None`` when the file has no ``cells``
+    key (not a notebook: scan it as text) or is not UTF-8 (its strings cannot be decoded)."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    parts: list[NotebookPart] = []
+    pieces: list[_Piece] = []
+    key, cell, cell_type, language, cells_seen = "", 0, "code", "", False
+    for is_key, piece in _literals(raw):
+        if is_key:
+            parts.extend(_recovered_part(key, max(cell, 1), cell_type, pieces))
+            pieces = []
+            key = piece.text
+            cells_seen = cells_seen or key == "cells"
+            if key == "cell_type":
+                cell, cell_type = cell + 1, "code"
+        elif key == "cell_type":
+            cell_type = piece.text
+        elif key == "language":
+            language = language or piece.text
+        elif key == "traceback" and piece.text:  # one string per line, joined by nothing: one part each
+            parts.extend(_recovered_part(key, max(cell, 1), cell_type, [piece]))
+        elif (key in SOURCE_KEYS or key in OUTPUT_KEYS) and piece.text:
+            pieces.append(piece)
+    parts.extend(_recovered_part(key, max(cell, 1), cell_type, pieces))
+    return (parts, (language or "python").lower()) if cells_seen else None
+
+
+def _literals(raw: bytes) -> Iterator[tuple[bool, _Piece]]:
+    """Every JSON string literal of ``raw`` that decodes, with whether it is a key."""
+    for quote, end in literal_spans(raw):
+        literal = raw[quote:end]
+        text = decode_literal(literal)
+        if text is not None:
+            yield _KEY_END.match(raw, end) is not None, _Piece(text, quote, literal)
+
+
+def _recovered_part(key: str, cell: int, cell_type: str, pieces: list[_Piece]) -> list[NotebookPart]:
+    if not pieces:
+        return []
+    return [NotebookPart(cell, "source" if key in SOURCE_KEYS else "output", cell_type, tuple(pieces))]
+
+
 def with_cell(finding: Finding, facts: tuple[tuple[str, str], ...]) -> Finding:
     """The finding with its cell number and part in ``Provenance.extra``."""
     extra = tuple(sorted((*finding.provenance.extra, *facts)))
@@ -165,30 +237,117 @@ def with_cell(finding: Finding, facts: tuple[tuple[str, str], ...]) -> Finding:
 
 
 class _Locator:
-    """Finds the JSON encoding of successive strings in the raw file, moving forward only."""
+    """Finds successive strings among the raw file's JSON string literals, moving forward only.
+
+    A literal is matched by what it decodes to, not by one spelling: writers differ in
+    what they escape (``\\u003d`` for ``=``, ``\\/``), and searching for
+    ``json.dumps``' spelling missed those strings and put their findings on the wrong line."""
 
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
-        self.cursor = 0
+        self.cursor = 0  # just past a literal's closing quote: literals are found from here on
 
     def pieces(self, strings: list[str]) -> tuple[_Piece, ...]:
         out = []
         for text in strings:
             if not text:
                 continue
-            plain = json.dumps(text, ensure_ascii=False).encode("utf-8")
-            escaped = json.dumps(text).encode("ascii")
-            at_plain = self.raw.find(plain, self.cursor)
-            at_escaped = self.raw.find(escaped, self.cursor) if escaped != plain else -1
-            candidates = [(at, needle, needle is escaped) for at, needle in ((at_plain, plain), (at_escaped, escaped))
-                          if at >= 0]
-            if not candidates:
-                out.append(_Piece(text, -1, False))
-                continue
-            at, needle, ascii_ = min(candidates, key=lambda c: c[0])
-            self.cursor = at + len(needle)
-            out.append(_Piece(text, at, ascii_ and escaped != plain))
+            piece = self._next(text)
+            if piece.quote >= 0:
+                self.cursor = piece.quote + len(piece.literal)
+            out.append(piece)
         return tuple(out)
+
+    def _next(self, text: str) -> _Piece:
+        spellings = {encode_basestring(text).encode("utf-8", "surrogatepass"), encode_basestring_ascii(text).encode()}
+        shortest, longest = len(text) + 2, _MAX_ESCAPE_BYTES * len(text) + 2
+        for quote, end in literal_spans(self.raw, self.cursor):
+            if not shortest <= end - quote <= longest:  # an image's base64: no copy, no decoding
+                continue
+            literal = self.raw[quote:end]
+            if literal in spellings or (_has_unusual_escape(literal) and decode_literal(literal) == text):
+                return _Piece(text, quote, literal)
+        return _Piece(text, -1)
+
+
+def literal_spans(raw: bytes, start: int = 0) -> Iterator[tuple[int, int]]:
+    """(opening quote, just past the closing quote) of each JSON string literal from ``start``
+    on, which must be outside any string. Outside strings JSON has no quote, so this meets
+    every literal and nothing else; an unterminated one (a file cut short) ends it."""
+    quote = raw.find(b'"', start)
+    while quote >= 0:
+        end = raw.find(b'"', quote + 1)
+        while end >= 0 and _is_escaped(raw, end):
+            end = raw.find(b'"', end + 1)
+        if end < 0:
+            return
+        yield quote, end + 1
+        quote = raw.find(b'"', end + 1)
+
+
+def _is_escaped(raw: bytes, at: int) -> bool:
+    """Whether the byte at ``at`` follows an odd number of backslashes."""
+    run = 0
+    while raw[at - run - 1] == _BACKSLASH:  # stops at the literal's opening quote at the latest
+        run += 1
+    return run % 2 == 1
+
+
+def _has_unusual_escape(literal: bytes) -> bool:
+    """Escapes json.dumps never writes (it writes \\n, \\" ... itself): only a literal with
+    one can decode to a string while spelling it differently from both ``json.dumps``."""
+    return b"\\u" in literal or b"\\/" in literal
+
+
+_BACKSLASH = ord("\\")
+_MAX_ESCAPE_BYTES = 12  # one character as a literal writes it at most: a surrogate pair, \ud83d\ude00
+_SHORT_ESCAPE_BYTES = 2  # \n, \", \\, \/ ...
+_UNICODE_ESCAPE_BYTES = 6  # \u003d
+
+
+def decode_literal(literal: bytes) -> str | None:
+    """The string a JSON literal stands for; ``None`` when it is not one (a damaged file)."""
+    try:
+        text = json.loads(literal, strict=False)  # a raw control character: damage, still readable
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return text if isinstance(text, str) else None
+
+
+def literal_offset(literal: bytes, chars: int) -> int:
+    """Byte offset, from the opening quote, of the decoded string's character ``chars``:
+    raw UTF-8 runs are counted by character, each escape is one character."""
+    at = 1
+    while chars > 0 and at < len(literal) - 1:
+        backslash = literal.find(b"\\", at, len(literal) - 1)
+        run_end = backslash if backslash >= 0 else len(literal) - 1
+        run = literal[at:run_end].decode("utf-8", "surrogateescape")
+        if len(run) >= chars:
+            return at + len(run[:chars].encode("utf-8", "surrogateescape"))
+        if backslash < 0:
+            return run_end
+        chars -= len(run) + 1
+        at = _past_escape(literal, backslash)
+    return at
+
+
+def _past_escape(literal: bytes, backslash: int) -> int:
+    """Offset just past the escape at ``backslash``; a surrogate pair (``\\ud83d\\ude00``) is one."""
+    if literal[backslash + 1:backslash + 2] != b"u":
+        return backslash + _SHORT_ESCAPE_BYTES
+    end = backslash + _UNICODE_ESCAPE_BYTES
+    if _is_surrogate(literal[backslash + 2:end], 0xD800) and literal[end:end + 2] == b"\\u" \
+            and _is_surrogate(literal[end + 2:end + _UNICODE_ESCAPE_BYTES], 0xDC00):
+        return end + _UNICODE_ESCAPE_BYTES
+    return end
+
+
+def _is_surrogate(hex_digits: bytes, first: int) -> bool:
+    """Whether four hex digits name a high (``first`` 0xD800) or low (0xDC00) surrogate."""
+    try:
+        return first <= int(hex_digits, 16) < first + 0x400
+    except ValueError:
+        return False
 
 
 def _strings(value: object) -> list[str]:
@@ -209,5 +368,5 @@ def _output_texts(output: object) -> Iterator[list[str]]:
             for mime, content in value.items():
                 if mime in TEXT_OUTPUTS:
                     yield _strings(content)
-        elif key == "traceback":  # one string per line, joined by nothing: one part each
+        elif key == "traceback" and piece.text:  # one string per line, joined by nothing: one part each
             yield from ([line] for line in _strings(value))

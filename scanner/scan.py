@@ -37,6 +37,7 @@ from .sources.files import (
 from .suppress import Allowlist, inline_ignored
 
 if TYPE_CHECKING:  # the pool's module is imported only when a pool starts
+    from .notebooks import Detect
     from .workers import Lost
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
@@ -45,6 +46,8 @@ INLINE_MAX_BYTES = 8 * 1024 * 1024
 BATCH_FILES = 128
 BATCH_BYTES = 4 * 1024 * 1024
 SCAN_MANY_BYTES = 4 * 1024 * 1024  # read but not yet scanned, per worker
+MALFORMED_NOTEBOOK_READ = "notebook: malformed, cells read from its strings"
+MALFORMED_NOTEBOOK_AS_TEXT = "notebook: malformed, scanned as text"
 
 
 @dataclass(frozen=True)
@@ -173,19 +176,30 @@ class BlobScanner:
                 refined = self.ast.refine(parse, path, encoding, matches, stats, syntax)
             return _without_encoded_twins(refined)
 
-        cells = None
-        if notebook:
-            from .notebooks import scan_notebook, with_cell
-
-            cells = scan_notebook(prepared.data, detect)
+        cells = self._scan_notebook(prepared, detect, stats) if notebook else None
         if cells is not None:
+            from .notebooks import with_cell
+
             found = to_findings([match for match, _ in cells], self.rules, blob.provenance)
             findings = [with_cell(finding, facts) for finding, (_, facts) in zip(found, cells)]
         else:
-            if notebook:
-                stats.note("notebook: malformed, scanned as text")
             findings = to_findings(detect(prepared.data, prepared.encoding), self.rules, blob.provenance)
         return [f for f in findings if self._keep(f, stats)]
+
+    @staticmethod
+    def _scan_notebook(prepared: Prepared, detect: "Detect",
+                       stats: ScanStats) -> list[tuple[Match, tuple[tuple[str, str], ...]]] | None:
+        """A notebook's matches by cell; ``None``: scan it as text. A notebook that is no
+        longer JSON (an interrupted save) is read from its string literals, so the secrets
+        in its cells are still found, where the raw JSON would show them as ``\\"...\\"``."""
+        from .notebooks import scan_damaged_notebook, scan_notebook
+
+        cells = scan_notebook(prepared.data, detect)
+        if cells is not None:
+            return cells
+        cells = scan_damaged_notebook(prepared.data, detect)
+        stats.note(MALFORMED_NOTEBOOK_READ if cells is not None else MALFORMED_NOTEBOOK_AS_TEXT)
+        return cells
 
     def _deferred(self, data: bytes, path: str, matches: list[Match],
                   gate_hits: dict[int, list[int]]) -> DeferredAst | None:

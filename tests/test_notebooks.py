@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import run_cli
 
 from scanner.models import Blob, Provenance, ScanStats
@@ -63,12 +64,80 @@ def test_columns_survive_json_escapes_and_single_string_sources():
         assert finding.detectors == ("regex", "ast")
 
 
-def test_malformed_notebook_is_scanned_as_text_and_counted():
-    raw = NOTEBOOK.read_bytes()[:1200]  # cut mid-way: not JSON any more
-    findings, stats = scan(raw)
+def _described(findings):
+    return [(f.location.line, f.location.column, f.location.end_column, f.rule_id, f.detectors, f.secret,
+             f.provenance.extra) for f in findings]
+
+
+def _too_deep(raw: bytes) -> bytes:
+    """The notebook with a metadata value nested deeper than ``json`` will read."""
+    depth = 100_000
+    return raw.replace(b'"metadata": {\n  "kernelspec"', b'"deep": ' + b"[" * depth + b"]" * depth
+                       + b', "metadata": {\n  "kernelspec"', 1)
+
+
+@pytest.mark.parametrize("damage", [
+    lambda raw: raw[:-40],  # an interrupted save
+    lambda raw: raw[:1200],  # cut inside the last cell's source
+    lambda raw: raw + b"}\n",  # a stray brace after the document
+    _too_deep,
+], ids=["truncated", "cut-mid-cell", "stray-brace", "too-deep"])
+def test_a_damaged_notebook_keeps_the_findings_of_its_cells(damage):
+    intact, _ = scan(NOTEBOOK.read_bytes())
+    findings, stats = scan(damage(NOTEBOOK.read_bytes()))
+    assert _described(findings) == _described(intact)
+    assert stats.notes["notebook: malformed, cells read from its strings"] == 1
+    assert findings[0].confidence == intact[0].confidence  # still a Markdown cell: documentation
+
+
+def test_cli_finds_the_secrets_of_an_interrupted_notebook_save(tmp_path):
+    cell = ['TWS_PASSWORD = "Qw7eRt9yUi3o"\n', 'IBEAM_PYOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXQ"\n']
+    nb = {"cells": [{"cell_type": "code", "execution_count": 1, "metadata": {}, "outputs": [], "source": cell}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    text = json.dumps(nb, indent=1)
+    (tmp_path / "good.ipynb").write_text(text)
+    (tmp_path / "cut.ipynb").write_text(text[:-40])
+    reports = {}
+    for name in ("good.ipynb", "cut.ipynb"):
+        result = run_cli("dir", name, "--no-config", "-f", "json", cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        reports[name] = json.loads(result.stdout)
+    described = {name: [(f["rule_id"], f["severity"], f["line"], f["column"]) for f in report["findings"]]
+                 for name, report in reports.items()}
+    assert described["cut.ipynb"] == described["good.ipynb"]
+    assert [severity for _, severity, _, _ in described["cut.ipynb"]] == ["critical", "critical"]
+    assert "notebook: malformed, cells read from its strings" in json.dumps(reports["cut.ipynb"])
+
+
+def test_a_file_named_like_a_notebook_that_is_none_is_scanned_as_text():
+    findings, stats = scan(b'not json at all\npassword = "Txt4-Kq9z-Lm2"\n')
     assert stats.notes["notebook: malformed, scanned as text"] == 1
-    assert any(f.secret.startswith("Op7Zq2Lm9Xv4Rt8w") for f in findings)  # raw JSON: with its "\\n"
-    assert all(f.provenance.extra == () for f in findings)
+    assert [(f.location.line, f.secret, f.provenance.extra) for f in findings] == [(2, "Txt4-Kq9z-Lm2", ())]
+
+
+def test_strings_written_with_unusual_escapes_map_to_their_own_line_and_column():
+    """Writers other than json.dumps escape what they like: ``\\u003d`` for ``=``, ``\\/``,
+    a surrogate pair for an emoji. The secret is reported where it is in the file."""
+    cell = ['x = 1\n', 'url = "a/b" # \U0001F600\n', 'password = "Esc6-Kq9z-Lm2" # \U0001F600 caf\u00e9\n']
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "source": cell}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    raw = json.dumps(nb, indent=1).replace("a/b", "a\\/b").replace('password = ', 'password \\u003d ')
+    [finding], _ = scan(raw.encode())
+    assert 'password \\u003d' in raw and "\\ud83d\\ude00" in raw
+    line = raw.splitlines()[finding.location.line - 1]
+    assert "Esc6-Kq9z-Lm2" in line
+    assert line[finding.location.column - 1:finding.location.end_column - 1] == "Esc6-Kq9z-Lm2"
+    assert finding.line_text == line
+
+
+def test_a_lone_surrogate_escape_does_not_lose_the_cell():
+    cell = ["x = '\\ud800'\n", 'password = "Srg7-Kq9z-Lm2"\n']
+    raw = ('{"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "source": %s}], "metadata": {}, '
+           '"nbformat": 4, "nbformat_minor": 5}' % json.dumps(cell).replace("\\\\ud800", "\\ud800"))
+    assert json.loads(raw)["cells"][0]["source"][0] == "x = '\ud800'\n"
+    findings, stats = scan(raw.encode())
+    assert [f.secret for f in findings] == ["Srg7-Kq9z-Lm2"]
+    assert not stats.skipped
 
 
 def test_non_python_kernels_and_markdown_are_regex_only():
