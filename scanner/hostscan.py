@@ -209,30 +209,87 @@ def _unescape_mount(field: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
+MAX_HOST_FILE_BYTES = 1024 * 1024  # etc/passwd and etc/hostname: far below this on any real machine
+MAX_HOSTNAME_CHARS = 256
+_HOST_FILES = (("etc", "hostname"), ("etc", "passwd"))  # what a host scan reads about the machine itself
+
+
+@lru_cache(maxsize=16)
+def read_host_file(host_root: str, *parts: str) -> tuple[str, str | None]:
+    """(text, problem) of a small file of the scanned machine, such as ``etc/passwd``.
+
+    A snapshot is data, not a trusted system: its ``etc/hostname`` may be a FIFO (a plain
+    ``open`` waits forever) and its ``etc/passwd`` a link to ``/dev/zero`` (a plain read
+    fills memory). So it is read as scanned files are: its links resolved inside the
+    snapshot, the file itself opened without following a link and without blocking,
+    only a regular file, at most ``MAX_HOST_FILE_BYTES``. ``problem`` says why the text
+    is empty or cut; a missing file is no problem."""
+    path = os.path.join(host_root, *parts)
+    try:
+        fd = os.open(resolve_in_root(path, host_root), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ENOENT and not os.path.lexists(path):
+            return "", None
+        return "", f"not read: {_open_problem(exc)}"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "", "not read: not a regular file"
+        data = _read_at_most(fd, MAX_HOST_FILE_BYTES + 1)
+    except OSError as exc:
+        return "", f"not read: {_open_problem(exc)}"
+    finally:
+        os.close(fd)
+    if len(data) > MAX_HOST_FILE_BYTES:
+        return data[:MAX_HOST_FILE_BYTES].decode("utf-8", "replace"), f"only its first {MAX_HOST_FILE_BYTES} bytes read"
+    return data.decode("utf-8", "replace"), None
+
+
+def _open_problem(exc: OSError) -> str:
+    if exc.errno == errno.ENOENT:
+        return "a symbolic link to nothing in the scanned tree"
+    if exc.errno == errno.ELOOP:
+        return "a symbolic link loop"
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    got = 0
+    while got < limit and (chunk := os.read(fd, limit - got)):
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def host_file_problems(host_root: str) -> list[str]:
+    """Summary notes for the machine's own files a host scan could not read as it should."""
+    problems = []
+    for parts in _HOST_FILES:
+        problem = read_host_file(host_root, *parts)[1]
+        if problem is not None:
+            problems.append(f"host: {'/'.join(parts)} {problem}")
+    return problems
+
+
 def hostname_of(host_root: str) -> str | None:
     """The machine name a snapshot had (``etc/hostname`` under its root), if it says."""
-    try:
-        with open(os.path.join(host_root, "etc", "hostname"), encoding="utf-8", errors="replace") as fh:
-            name = fh.read(256).strip().splitlines()
-    except OSError:
-        return None
-    return name[0].strip() if name and name[0].strip() else None
+    lines = read_host_file(host_root, "etc", "hostname")[0].strip().splitlines()
+    name = lines[0].strip()[:MAX_HOSTNAME_CHARS] if lines else ""
+    return name or None
 
 
 # --- exposure ---------------------------------------------------------------------------
 
 @lru_cache(maxsize=8)
 def user_names(host_root: str) -> dict[int, str]:
-    """uid -> name from the host's own ``etc/passwd`` (a snapshot's, not the scanning machine's)."""
+    """uid -> name from the host's own ``etc/passwd`` (a snapshot's, not the scanning machine's).
+    A line that is not ``name:x:uid:...`` with a decimal uid is ignored."""
     names: dict[int, str] = {}
-    try:
-        with open(os.path.join(host_root, "etc", "passwd"), encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                parts = line.split(":")
-                if len(parts) > 3 and parts[2].isdigit():
-                    names.setdefault(int(parts[2]), parts[0])
-    except OSError:
-        pass
+    for line in read_host_file(host_root, "etc", "passwd")[0].splitlines():
+        parts = line.split(":")
+        if len(parts) > 3 and parts[2].isascii() and parts[2].isdigit():  # "²" is a digit to isdigit
+            names.setdefault(int(parts[2]), parts[0])
     return names
 
 

@@ -21,7 +21,7 @@ from .engine import Engine
 from .ast import AstDetector
 from .ast.detector import NOTHING_TO_JUDGE
 from .findings import to_findings
-from .hostscan import default_places, escalate_exposed, exposure
+from .hostscan import default_places, escalate_exposed, exposure, host_file_problems
 from .models import Blob, Finding, Match, Provenance, ScanStats
 from .positions import Positions
 from .rules import Rule, regex_rules
@@ -445,6 +445,8 @@ def scan_files(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions
     findings = apply_severity_overrides(findings, options.severity_overrides)
     if options.host_root:
         findings = escalate_exposed(findings)
+        for problem in host_file_problems(options.host_root):
+            stats.note(problem)
     findings.sort(key=Finding.sort_key)
     stats.duration_s = time.perf_counter() - started
     return findings, stats

@@ -9,7 +9,8 @@ import jsonschema
 import pytest
 from conftest import fail_after, run_cli
 
-from scanner.hostscan import Places, escalate_exposed, exposure, pseudo_dirs
+from scanner import hostscan
+from scanner.hostscan import Places, escalate_exposed, exposure, pseudo_dirs, user_names
 from scanner.models import Finding, Location, Provenance, Severity
 from scanner.rules import load_rules
 from scanner.scan import ScanOptions, scan_files
@@ -197,3 +198,57 @@ def test_pseudo_dirs_of_a_live_machine_include_its_pseudo_mounts():
     live = pseudo_dirs("/", live=True)
     assert {"/proc", "/sys", "/dev", "/run"} <= live
     assert pseudo_dirs("/mnt/snap", live=False) >= {"/mnt/snap/proc", "/mnt/snap/var/run"}
+
+
+def _snapshot(tmp_path: Path) -> Path:
+    """A snapshot with one world-readable credential file, so every scan has a finding to own."""
+    root = tmp_path / "snap"
+    (root / "etc").mkdir(parents=True)
+    (root / "home" / "u").mkdir(parents=True)
+    (root / "home" / "u" / ".env").write_text(f"ACME={TOKEN}\n")
+    return root
+
+
+@pytest.mark.parametrize("name", ["hostname", "passwd"])
+def test_a_fifo_for_the_snapshots_hostname_or_passwd_never_blocks_the_scan(tmp_path, name):
+    root = _snapshot(tmp_path)
+    os.mkfifo(root / "etc" / name)  # a plain open() waits for a writer that never comes
+    result = run_cli("dir", "--root", str(root), "--rules", CUSTOM, "--no-config", "-f", "json", cwd=tmp_path,
+                     timeout=45)
+    assert result.returncode == 1, result.stderr
+    doc = json.loads(result.stdout)
+    assert [f["path"] for f in doc["findings"]] == ["/home/u/.env"]
+    assert f"host: etc/{name} not read: not a regular file" in json.dumps(doc)
+
+
+def test_a_passwd_linked_out_of_the_snapshot_is_not_read(tmp_path):
+    """``etc/passwd -> /dev/zero`` would fill memory; a link's target is the snapshot's own
+    file, never the scanning machine's, and a link pointing nowhere there is noted."""
+    outside = tmp_path / "outside-passwd"
+    outside.write_text(f"intruder:x:{os.getuid()}:0::/:/bin/sh\n")
+    root = _snapshot(tmp_path)
+    (root / "etc" / "passwd").symlink_to(outside)
+    findings, stats = scan_files([str(root)], load_rules([DATA / "custom-rules.toml"], bundled=False),
+                                 ScanOptions(jobs=1, host_root=str(root)))
+    assert [dict(f.provenance.extra)["owner"] for f in findings] == [str(os.getuid())]
+    assert stats.notes["host: etc/passwd not read: a symbolic link to nothing in the scanned tree"] == 1
+
+
+def test_passwd_lines_that_are_not_users_are_ignored(tmp_path):
+    root = _snapshot(tmp_path)
+    (root / "etc" / "passwd").write_bytes(
+        b"odd:x:\xc2\xb2:0::/:/bin/sh\n"  # "\u00b2": str.isdigit() says yes, int() says no
+        b"garbage\n\xff\xfe:x:\n" + f"trader:x:{os.getuid()}:0::/home/u:/bin/sh\n".encode())
+    assert user_names(str(root)) == {os.getuid(): "trader"}
+    result = run_cli("dir", "--root", str(root), "--rules", CUSTOM, "--no-config", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "owner trader" in result.stdout.decode()
+
+
+def test_a_huge_passwd_is_read_only_up_to_its_bound(tmp_path, monkeypatch):
+    monkeypatch.setattr(hostscan, "MAX_HOST_FILE_BYTES", 64)
+    root = _snapshot(tmp_path)
+    first = f"trader:x:{os.getuid()}:0::/home/u:/bin/sh\n"
+    (root / "etc" / "passwd").write_text(first + "x" * 1000 + "\nlater:x:4242:0::/:/bin/sh\n")
+    assert user_names(str(root)) == {os.getuid(): "trader"}
+    assert hostscan.host_file_problems(str(root)) == ["host: etc/passwd only its first 64 bytes read"]
