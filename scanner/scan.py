@@ -48,6 +48,7 @@ BATCH_BYTES = 4 * 1024 * 1024
 SCAN_MANY_BYTES = 4 * 1024 * 1024  # read but not yet scanned, per worker
 MALFORMED_NOTEBOOK_READ = "notebook: malformed, cells read from its strings"
 MALFORMED_NOTEBOOK_AS_TEXT = "notebook: malformed, scanned as text"
+WORKER_DIED = "a scanning process died (out of memory?) and was replaced; what it held was scanned again file by file"
 
 
 @dataclass(frozen=True)
@@ -431,15 +432,17 @@ def scan_files(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions
             found, batch_stats = scan_items(scanner, batch, base)
             _collect(findings, stats, found, batch_stats, progress)
     else:
-        from .workers import Lost, WorkerPool  # multiprocessing: ~25 ms a pre-commit run need not pay
+        from .workers import Lost, WorkerPool, map_retrying  # multiprocessing: ~25 ms a pre-commit run need not pay
 
         with WorkerPool(jobs, _scan_batch, _init_worker, (list(rules), options)) as pool:
             batches = ((batch, base) for batch in _batches(_chain(head, items)))
-            for outcome in pool.map(batches, WINDOW_PER_JOB):
+            for outcome in map_retrying(pool, batches, WINDOW_PER_JOB, _one_file_each):
                 if isinstance(outcome, Lost):
                     outcome = _lost_batch(outcome)
                 found, batch_stats = outcome
                 _collect(findings, stats, found, batch_stats, progress)
+            if pool.replaced:
+                stats.note(WORKER_DIED, pool.replaced)
     if progress is not None:
         progress.close()
     findings = apply_severity_overrides(findings, options.severity_overrides)
@@ -452,13 +455,19 @@ def scan_files(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions
     return findings, stats
 
 
+def _one_file_each(args: tuple) -> Iterator[tuple]:
+    """A lost batch's files as tasks of one file each: see ``workers.map_retrying``."""
+    batch, base = args
+    return (([item], base) for item in batch)
+
+
 def _lost_batch(lost: "Lost") -> tuple[list[Finding], ScanStats]:
-    """A batch whose worker died (OOM killer, a crash in a C extension): its files are
-    counted as skipped, by name, so the summary says exactly what was not scanned."""
+    """A file whose worker died scanning it, alone (``map_retrying``: the rest of its batch
+    was scanned again): counted as skipped, by name, so the summary says what was not scanned."""
     stats = ScanStats()
     batch, _base = lost.args
     for item in batch:
-        stats.skip(f"worker-died-exit-{lost.exitcode}", item.display)
+        stats.skip(lost.reason, item.display)
     return [], stats
 
 

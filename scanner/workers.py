@@ -15,7 +15,8 @@ Two more things ``Pool`` does not give:
 * **No lost work.** A worker that dies (killed by the OOM killer, a crash in a C
   extension) is replaced. The task it was running comes back as a ``Lost`` result for
   the caller to count (instead of hanging the scan forever, as ``Pool`` does); the
-  tasks queued behind it are handed to a worker again.
+  tasks queued behind it are handed to a worker again. ``map_retrying`` runs a lost
+  task's items again one by one, so only an item that itself kills a worker is lost.
 
 Results are yielded in task order, so output never depends on the number of workers.
 """
@@ -47,6 +48,22 @@ class Lost:
 
     args: tuple
     exitcode: int | None
+
+    @property
+    def reason(self) -> str:
+        """The skip reason for what the task held: ``worker-died-killed-by-sigkill`` (the
+        OOM killer's signal), ``worker-died-exit-3``."""
+        if self.exitcode is None:
+            return "worker-died"
+        if self.exitcode < 0:
+            import signal
+
+            try:
+                how = signal.Signals(-self.exitcode).name.lower()
+            except ValueError:
+                how = f"signal-{-self.exitcode}"
+            return f"worker-died-killed-by-{how}"
+        return f"worker-died-exit-{self.exitcode}"
 
 
 class _Failure:
@@ -241,6 +258,22 @@ class WorkerPool:
             self.close()
         else:  # Ctrl-C or an error: do not wait for queued work
             self.terminate()
+
+
+def map_retrying(pool: WorkerPool, tasks: Iterable[tuple], window: int,
+                 one_each: Callable[[tuple], Iterable[tuple]]) -> Iterator[Any]:
+    """``pool.map``; then each task lost with its worker runs again as one task per item
+    (``one_each(args)``), after all the others. A worker killed by one huge file (the OOM
+    killer) or from outside then costs only the items that kill a worker again, each
+    yielded as ``Lost``, not every item that shared their task (a batch: up to 128 files)."""
+    lost: list[Lost] = []
+    for outcome in pool.map(tasks, window):
+        if isinstance(outcome, Lost):
+            lost.append(outcome)
+        else:
+            yield outcome
+    if lost:
+        yield from pool.map((task for died in lost for task in one_each(died.args)), window)
 
 
 def default_jobs() -> int:

@@ -133,31 +133,97 @@ def test_initializer_runs_in_each_worker_and_close_does_not_hang():
             assert time.perf_counter() - started < 5
 
 
-def test_a_dir_scan_whose_worker_dies_names_every_file_it_lost(tmp_path, monkeypatch):
-    """A crash in one batch costs that batch, counted by name; every other file is scanned."""
+def _scan_with_a_killer(tmp_path, monkeypatch, kills) -> tuple[list, object]:
+    """A parallel dir scan of 150 files (every tenth holds a token, in batches of 10) whose
+    worker is killed with SIGKILL, as the OOM killer does, when ``kills(batch)`` says so."""
+    import signal
+
     import scanner.scan as scan_module
     from scanner.rules import load_rules
 
     rules = load_rules([Path(__file__).parent / "data" / "custom-rules.toml"], bundled=False)
-
+    tree = tmp_path / "tree"
+    tree.mkdir()
     token = "token = 'acmedesk_Q7rV2lMz8KpW4nXt9BcD'  # synthetic\n"
     for i in range(150):
-        (tmp_path / f"f{i:03}.py").write_text(token if i % 10 == 0 else "x = 1\n")
+        (tree / f"f{i:03}.py").write_text(token if i % 10 == 0 else "x = 1\n")
     original = scan_module._scan_batch
 
-    def crash_on_f050(batch, base):
-        if any(item.display.endswith("f050.py") for item in batch):
-            os._exit(9)
+    def scan_batch(batch, base):
+        if kills(batch):
+            os.kill(os.getpid(), signal.SIGKILL)
         return original(batch, base)
 
-    monkeypatch.setattr(scan_module, "_scan_batch", crash_on_f050)
+    monkeypatch.setattr(scan_module, "_scan_batch", scan_batch)
     monkeypatch.setattr(scan_module, "BATCH_FILES", 10)
     with fail_after(60, "the dir scan"):
-        findings, stats = scan_module.scan_files([str(tmp_path)], rules, scan_module.ScanOptions(jobs=2))
-    lost = stats.skipped_paths["worker-died-exit-9"]
-    assert len(lost) == 10 and any(p.endswith("f050.py") for p in lost)
-    scanned = {f.path.rsplit("/", 1)[-1] for f in findings}
-    assert scanned == {f"f{i:03}.py" for i in range(0, 150, 10)} - {"f050.py"}
+        return scan_module.scan_files([str(tree)], rules, scan_module.ScanOptions(jobs=2))
+
+
+def _names(paths) -> set[str]:
+    return {p.rsplit("/", 1)[-1] for p in paths}
+
+
+def test_a_dir_scan_loses_only_the_file_that_kills_its_worker(tmp_path, monkeypatch):
+    """The batch of a dead worker is scanned again file by file: f050.py kills every worker
+    that reads it and is the one file lost, by name; the nine others of its batch and every
+    other file are scanned, and the summary says why f050.py was not."""
+    from scanner.models import ScanTarget
+    from scanner.report import render
+
+    findings, stats = _scan_with_a_killer(tmp_path, monkeypatch,
+                                          lambda batch: any(i.display.endswith("f050.py") for i in batch))
+    assert stats.skipped == {"worker-died-killed-by-sigkill": 1}
+    assert _names(stats.skipped_paths["worker-died-killed-by-sigkill"]) == {"f050.py"}
+    assert _names(f.path for f in findings) == {f"f{i:03}.py" for i in range(0, 150, 10)} - {"f050.py"}
+    assert stats.files_scanned == 149
+    summary = render("text", findings, stats, ScanTarget("dir", (str(tmp_path),)), {})
+    assert "Skipped 1 file: 1 worker-died-killed-by-sigkill." in summary
+    assert "a scanning process died (out of memory?) and was replaced" in summary
+
+
+def test_a_worker_killed_once_from_outside_loses_nothing(tmp_path, monkeypatch):
+    """The repro: a worker SIGKILLed mid-batch (the OOM killer picking it) cost its whole batch of
+    up to 128 files, and the run could say "No leaks found". Its files are scanned again."""
+    marker = tmp_path / "killed-once"
+
+    def first_batch_with_f020(batch) -> bool:
+        if not any(i.display.endswith("f020.py") for i in batch):
+            return False
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL))  # one kill, whichever process gets here
+        except FileExistsError:
+            return False
+        return True
+
+    findings, stats = _scan_with_a_killer(tmp_path, monkeypatch, first_batch_with_f020)
+    assert marker.exists() and stats.skipped == {}
+    assert _names(f.path for f in findings) == {f"f{i:03}.py" for i in range(0, 150, 10)}
+    assert stats.files_scanned == 150
+    assert stats.notes["a scanning process died (out of memory?) and was replaced; "
+                       "what it held was scanned again file by file"] == 1
+
+
+def _die_on_item(items: list[int], fatal: int) -> list[int]:
+    if fatal in items:
+        os._exit(7)
+    return items
+
+
+def test_map_retrying_runs_a_lost_task_again_item_by_item():
+    from scanner.workers import map_retrying
+
+    def one_each(args):
+        items, fatal = args
+        return (([item], fatal) for item in items)
+
+    tasks = ((list(range(i, i + 5)), 7) for i in range(0, 20, 5))
+    with fail_after(30, "the pool"), WorkerPool(2, _die_on_item) as pool:
+        out = list(map_retrying(pool, tasks, 2, one_each))
+    assert out[:3] == [[0, 1, 2, 3, 4], [10, 11, 12, 13, 14], [15, 16, 17, 18, 19]]
+    lost = out[5]
+    assert out[3:] == [[5], [6], lost, [8], [9]]  # the others of its task, then of the retry, in order
+    assert isinstance(lost, Lost) and lost.args == ([7], 7) and lost.reason == "worker-died-exit-7"
 
 
 def test_ctrl_c_stops_a_parallel_scan_at_once_and_leaves_no_worker_behind(tmp_path):
