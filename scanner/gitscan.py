@@ -42,7 +42,7 @@ from .sources.git import (
     Scope,
     unreachable_blobs,
 )
-from .workers import Lost, WorkerPool, default_jobs
+from .workers import Lost, WorkerPool, default_jobs, map_retrying
 
 if TYPE_CHECKING:  # history scans only: `brokerscan staged` (a pre-commit hook) never imports them
     from .gitcache import HistoryCache, Outcome
@@ -319,7 +319,7 @@ def _scan_refs(refs: Iterator[ObjectRef], repo: Repository, rules: Sequence[Rule
         if workers is None:
             workers = own.enter_context(_Workers(repo.root, rules, options, record))
         pool = workers.pool(jobs, defer=pending is not None)
-        for outcome in pool.map(chunks, WINDOW_PER_JOB):
+        for outcome in map_retrying(pool, chunks, WINDOW_PER_JOB, _one_ref_each):
             if isinstance(outcome, Lost):
                 outcome = _lost_chunk(outcome)
             chunk_found, chunk_stats, outcomes, chunk_pending = outcome
@@ -339,12 +339,18 @@ def _scan_refs(refs: Iterator[ObjectRef], repo: Repository, rules: Sequence[Rule
     return found
 
 
+def _one_ref_each(args: tuple) -> Iterator[tuple]:
+    """A lost chunk's blobs as tasks of one blob each: see ``workers.map_retrying``."""
+    kind, chunk = args
+    return ((kind, [ref]) for ref in chunk)
+
+
 def _lost_chunk(lost: Lost) -> tuple[list[tuple[Finding, str]], ScanStats, None, None]:
     """A chunk whose worker died: each blob is a counted skip, by path and id."""
     stats = ScanStats()
     _kind, chunk = lost.args
     for ref in chunk:
-        stats.skip(f"worker-died-exit-{lost.exitcode}", f"{display_path(ref)} ({ref.sha[:12]})")
+        stats.skip(lost.reason, f"{display_path(ref)} ({ref.sha[:12]})")
     return [], stats, None, None
 
 
