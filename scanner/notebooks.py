@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from json.encoder import encode_basestring, encode_basestring_ascii  # json.dumps' string spellings, without its overhead
+from json.encoder import encode_basestring, encode_basestring_ascii  # json.dumps' spellings, minus its overhead
 
 from .ast.languages import DOCS
 from .positions import Positions
@@ -368,5 +368,5 @@ def _output_texts(output: object) -> Iterator[list[str]]:
             for mime, content in value.items():
                 if mime in TEXT_OUTPUTS:
                     yield _strings(content)
-        elif key == "traceback" and piece.text:  # one string per line, joined by nothing: one part each
+        elif key == "traceback":  # one string per line, joined by nothing: one part each
             yield from ([line] for line in _strings(value))

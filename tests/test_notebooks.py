@@ -131,10 +131,12 @@ def test_strings_written_with_unusual_escapes_map_to_their_own_line_and_column()
 
 
 def test_a_lone_surrogate_escape_does_not_lose_the_cell():
-    cell = ["x = '\\ud800'\n", 'password = "Srg7-Kq9z-Lm2"\n']
-    raw = ('{"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "source": %s}], "metadata": {}, '
-           '"nbformat": 4, "nbformat_minor": 5}' % json.dumps(cell).replace("\\\\ud800", "\\ud800"))
-    assert json.loads(raw)["cells"][0]["source"][0] == "x = '\ud800'\n"
+    """``"\\ud800"`` is valid JSON but no UTF-8: the notebook was a skip (internal error)."""
+    cell = ["x = '\ud800'\n", 'password = "Srg7-Kq9z-Lm2"\n']
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "source": cell}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    raw = json.dumps(nb, indent=1)
+    assert "\\ud800" in raw
     findings, stats = scan(raw.encode())
     assert [f.secret for f in findings] == ["Srg7-Kq9z-Lm2"]
     assert not stats.skipped
@@ -175,3 +177,17 @@ def test_cli_json_report_carries_the_cell(tmp_path):
     findings = json.loads(result.stdout)["findings"]
     output = [f for f in findings if f["source"]["extra"].get("cell_part") == "output"]
     assert {(f["line"], f["source"]["extra"]["cell"]) for f in output} >= {(24, "2"), (45, "3")}
+
+
+def test_traceback_lines_are_scanned_in_intact_and_damaged_notebooks():
+    error = {"ename": "AuthError", "evalue": "bad login", "output_type": "error",
+             "traceback": ["\u001b[0;31mAuthError\u001b[0m: login failed\n", 'password = "Tb8-Kq9z-Lm2x"\n']}
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [error], "source": ["connect()\n"]}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    raw = json.dumps(nb, indent=1).encode()
+    for data in (raw, raw[:-30]):
+        findings, _ = scan(data)
+        line = raw.decode().splitlines()[findings[0].location.line - 1]
+        assert [(f.secret, dict(f.provenance.extra)) for f in findings] == [
+            ("Tb8-Kq9z-Lm2x", {"cell": "1", "cell_part": "output"})]
+        assert line[findings[0].location.column - 1:findings[0].location.end_column - 1] == "Tb8-Kq9z-Lm2x"
