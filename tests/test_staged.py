@@ -120,11 +120,13 @@ diff --git a/sp ace.txt b/sp ace.txt
 index 422c2b7ab3b3c668038da977e4e93a5fc623169c..2af12957812cefe1522be910ab920975fda13bcb 100644
 --- a/sp ace.txt\t
 +++ b/sp ace.txt\t
-@@ -1,0 +2 @@ a
+@@ -1,0 +2,2 @@ a
 +c
 +++ b/not a header
-@@ -2,0 +4,3 @@ b
+@@ -2,0 +5,3 @@ b
 +d
++e
++f
 diff --git a/u16.txt b/u16.txt
 new file mode 100644
 index 0000000000000000000000000000000000000000..1ab1ab46319e2743ba14f818354f9b7e86995ed9
@@ -155,11 +157,54 @@ def test_parse_diff_shapes():
     stats = ScanStats()
     files = {f.path: f for f in parse_diff(DIFF, stats)}
     assert set(files) == {b'q"uote.txt', b"sp ace.txt", b"u16.txt"}
-    assert files[b"sp ace.txt"].added == frozenset({2, 4, 5, 6})
+    assert files[b"sp ace.txt"].added == frozenset({2, 3, 5, 6, 7})
     assert files[b"sp ace.txt"].blob == "2af12957812cefe1522be910ab920975fda13bcb"
     assert files[b'q"uote.txt'].added == frozenset({1})
     assert files[b"u16.txt"].added is None
     assert stats.notes == {"unmerged paths not scanned (resolve the conflict first)": 1}
+
+
+# Hunks as the user's settings can shape them under -U0: joined by diff.interHunkContext (or
+# widened by GIT_DIFF_OPTS), with a blank context line emptied by diff.suppressBlankEmpty.
+JOINED_HUNKS = b"""\
+diff --git a/c.env b/c.env
+index 422c2b7ab3b3c668038da977e4e93a5fc623169c..2af12957812cefe1522be910ab920975fda13bcb 100644
+--- a/c.env
++++ b/c.env
+@@ -1,6 +1,7 @@
+-a
++a2
+ kept
++new
+
+ also kept
+-b
+\\ No newline at end of file
++b2
+\\ No newline at end of file
+"""
+
+
+def test_parse_diff_counts_added_lines_not_hunk_ranges():
+    files = parse_diff(JOINED_HUNKS, ScanStats())
+    assert [(f.path, f.added) for f in files] == [(b"c.env", frozenset({1, 3, 6}))]
+
+
+def test_user_diff_settings_do_not_make_old_lines_new(repo):
+    """An unchanged secret between two changed lines is not new, whatever the user's diff settings."""
+    repo.commit("old", {"c.env": "a\n" + flex(FLEX_1) + "b\n"})
+    repo.stage({"c.env": "a2\n" + flex(FLEX_1) + "b2\n" + flex(FLEX_2)})
+    for key, value in (("diff.interHunkContext", "5"), ("diff.suppressBlankEmpty", "true"),
+                       ("diff.noprefix", "true"), ("diff.mnemonicPrefix", "true"), ("color.diff", "always"),
+                       ("diff.relative", "true"), ("core.quotePath", "true"), ("diff.external", "false")):
+        repo.git("config", key, value)
+    assert [(f["secret"], f["line"]) for f in staged(repo)] == [(FLEX_2, 4)]
+    widened = staged_env(repo, {"GIT_DIFF_OPTS": "--unified=3"})
+    assert [(f["secret"], f["line"]) for f in widened] == [(FLEX_2, 4)]
+
+
+def staged_env(repo: Repo, env: dict[str, str]) -> list[dict]:
+    return test_findings(scan_json("staged", cwd=repo.path, env=env))
 
 
 def test_unquote():

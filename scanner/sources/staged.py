@@ -7,6 +7,11 @@ for each staged file, the blob id in the index and the line numbers of the
 added lines; the blob bytes are read from git, scanned whole (a regex needs its
 context), and only findings on added lines are kept.
 
+The added lines are the hunks' ``+`` lines, counted one by one, not the ranges
+in the hunk headers: the user's settings can put unchanged lines in a hunk even
+under ``-U0`` (``diff.interHunkContext`` joins nearby hunks, ``GIT_DIFF_OPTS``
+overrides ``-U``), and an unchanged line must not count as new.
+
 Files git shows as binary get no line numbers; they are scanned whole (the
 decoder skips real binaries and transcodes UTF-16 text, which git calls binary).
 """
@@ -31,7 +36,8 @@ class StagedFile:
 def staged_files(root: str, stats: ScanStats) -> list[StagedFile]:
     """The files a commit would add or change, with their added line numbers."""
     out = run_git(root, "diff", "--cached", "-U0", "--no-color", "--no-ext-diff", "--no-textconv",
-                  "--full-index", "--find-renames", "--no-relative", "--src-prefix=a/", "--dst-prefix=b/")
+                  "--full-index", "--find-renames", "--no-relative", "--inter-hunk-context=0",
+                  "--src-prefix=a/", "--dst-prefix=b/")
     return parse_diff(out, stats)
 
 
@@ -42,16 +48,16 @@ def parse_diff(out: bytes, stats: ScanStats) -> list[StagedFile]:
         if line.startswith(b"diff --git "):
             _finish(section, files)
             section = {"header": line[len(b"diff --git "):], "path": None, "blob": None, "mode": "",
-                       "added": set(), "binary": False, "hunks": False}
+                       "added": set(), "binary": False, "hunks": False, "next": None}
         elif line.startswith(b"* Unmerged path "):
             stats.note("unmerged paths not scanned (resolve the conflict first)")
         elif section is None:
             continue
         elif line.startswith(b"@@ "):
             section["hunks"] = True
-            _add_hunk(line, section["added"])
+            section["next"] = _hunk_start(line)
         elif section["hunks"]:
-            continue  # content lines: the hunk headers already say which lines are new
+            section["next"] = _count_line(line, section["next"], section["added"])
         elif line.startswith(b"index "):
             ids = line.split()[1]
             mode = line.split()[2] if len(line.split()) > 2 else b""
@@ -86,15 +92,24 @@ def _finish(section: dict | None, files: list[StagedFile]) -> None:
         files.append(StagedFile(path, section["blob"], section["mode"], frozenset(section["added"])))
 
 
-def _add_hunk(line: bytes, added: set[int]) -> None:
-    """``@@ -a,b +c,d @@``: lines c .. c+d-1 are new (``d`` defaults to 1)."""
+def _hunk_start(line: bytes) -> int | None:
+    """``@@ -a,b +c,d @@``: the hunk's first line in the new file, ``c`` (``None``: unreadable)."""
     try:
-        new = line.split(b" ")[2]  # "+c,d"
-        start, _, count = new[1:].partition(b",")
-        first, n = int(start), int(count) if count else 1
+        return int(line.split(b" ")[2][1:].partition(b",")[0])  # "+c,d"
     except (IndexError, ValueError):
-        return
-    added.update(range(first, first + n))
+        return None
+
+
+def _count_line(line: bytes, number: int | None, added: set[int]) -> int | None:
+    """One content line of a hunk, at line ``number`` of the new file: recorded if it is
+    added; the number of the next line. A context line is `` text`` (or empty, under
+    ``diff.suppressBlankEmpty``); ``-`` lines and git's ``\\ No newline at end of file``
+    take no line of the new file."""
+    if number is None or line.startswith((b"-", b"\\")):
+        return number
+    if line.startswith(b"+"):
+        added.add(number)
+    return number + 1
 
 
 def _header_path(header: bytes) -> bytes:
