@@ -343,6 +343,23 @@ def test_stash_is_scanned_by_default_and_dangling_blobs_with_all_objects(repo):
     assert dangling[:12] in loose["path"] and loose["source"]["commit"] is None
 
 
+def test_blobs_a_tag_points_at_are_scanned_and_named_after_the_tag(repo):
+    """``git tag NAME <blob>`` keeps a blob no commit holds: rev-list lists it with no path."""
+    repo.commit("start", {"a.txt": "a\n"})
+    direct = repo.git("hash-object", "-w", "--stdin", input=flex(FLEX_1).encode()).strip()
+    repo.git("tag", "leaked-blob", direct)
+    inner = repo.git("hash-object", "-w", "--stdin", input=flex(FLEX_2).encode()).strip()
+    repo.git("tag", "-a", "-m", "inner", "inner-tag", inner)
+    repo.git("tag", "-a", "-m", "outer", "outer-tag", "inner-tag")  # a tag of a tag of a blob
+    repo.git("tag", "tree-tag", repo.git("write-tree").strip())  # a tree under a tag: nothing to name
+    result = scan("git", str(repo.path), "-f", "json", "--show-secrets")
+    assert result.returncode == 1, result.stderr.decode(errors="replace")
+    found = {f["secret"]: f["path"] for f in test_findings(json.loads(result.stdout))}
+    assert found == {FLEX_1: "<blob of refs/tags/leaked-blob>", FLEX_2: "<blob of refs/tags/inner-tag>"}
+    every = test_findings(scan_json("git", str(repo.path), "--all-objects"))
+    assert sorted(f["path"] for f in every) == ["<blob of refs/tags/inner-tag>", "<blob of refs/tags/leaked-blob>"]
+
+
 def test_config_excludes_and_allowlists_apply_to_history_paths(repo):
     repo.commit("config", {".brokerscan.toml": 'exclude = ["fixtures/**"]\nstopwords = ["9142"]\n'})
     repo.commit("fixtures", {"fixtures/sample.env": flex(FLEX_1), "real.env": flex(FLEX_2)})

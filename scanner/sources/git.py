@@ -244,13 +244,16 @@ class Enumeration:
             proc.stdin.close()
             try:
                 held: ObjectRef | None = None
+                pathless: set[str] = set()
                 for line in proc.stdout:
                     line = line.rstrip(b"\n")
                     if line[:1] == b"?":
                         self.missing.append(line[1:].decode("ascii"))
                         continue
-                    sha, _, path = line.partition(b" ")  # ids are 40 hex digits, or 64 in SHA-256 repositories
-                    if not path:  # a commit (or a root tree): no path
+                    sha, named, path = line.partition(b" ")  # ids are 40 hex digits, or 64 in SHA-256 repositories
+                    if not path:  # a commit ("<id>"), or a root tree or an object a ref holds ("<id> ")
+                        if named:
+                            pathless.add(sha.decode("ascii"))
                         continue
                     ref = ObjectRef(sha.decode("ascii"), path)
                     # A new tree is listed right before its first new entry: an object followed by
@@ -266,6 +269,35 @@ class Enumeration:
             if code != 0:
                 err.seek(0)
                 raise GitError(git_message(err.read(), ["rev-list"]))
+        if pathless and not (self.scope.range or self.scope.refs):  # only --all can name a ref to a blob
+            yield from ref_held_blobs(self.repo, pathless)
+
+
+def ref_held_blobs(repo: Repository, pathless: set[str]) -> Iterator[ObjectRef]:
+    """The blobs among ``pathless`` (objects rev-list listed with no path) that a ref points at,
+    directly or through tags (``git tag leaked $(git hash-object -w file)``), each named after
+    the first such ref: ``<blob of refs/tags/leaked>``. The other path-less objects are root
+    trees. One ``for-each-ref``, so a history costs no more per commit."""
+    out = repo.git("for-each-ref", "--format=%(objectname) %(objecttype) %(*objectname) %(*objecttype) %(refname)")
+    targets: dict[str, bytes] = {}
+    nested: list[tuple[str, bytes]] = []  # tags of tags: peeled below
+    for line in out.splitlines():
+        name, kind, peeled, peeled_kind, refname = line.split(b" ", 4)
+        if kind == b"blob":
+            targets.setdefault(name.decode("ascii"), refname)
+        elif kind == b"tag" and peeled_kind == b"blob":
+            targets.setdefault(peeled.decode("ascii"), refname)
+        elif kind == b"tag" and peeled_kind == b"tag":
+            nested.append((peeled.decode("ascii"), refname))
+    if nested:
+        answers = repo.git("cat-file", "--batch-check=%(objectname) %(objecttype)",
+                           input="".join(f"{sha}^{{}}\n" for sha, _ in nested).encode("ascii"))
+        for (_, refname), answer in zip(nested, answers.splitlines()):
+            sha, _, kind = answer.decode("ascii").partition(" ")
+            if kind == "blob":
+                targets.setdefault(sha, refname)
+    for sha in sorted(pathless & targets.keys()):
+        yield ObjectRef(sha, b"<blob of " + targets[sha] + b">")
 
 
 def unreachable_blobs(repo: Repository, reachable: set[str]) -> Iterator[ObjectRef]:
