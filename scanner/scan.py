@@ -73,9 +73,10 @@ class ScanOptions:
 
 @dataclass(frozen=True, slots=True)
 class DeferredAst:
-    """A blob whose AST verdict waits: for each line that verdict depends on, its number,
-    its bytes and its regex matches (rule, columns, secret, confidence). Two versions of a
-    file with the same such lines get the same findings there (``scanner.history_ast``)."""
+    """A blob whose AST verdict waits: for each line that verdict is about, its number,
+    its bytes and its regex matches (rule, columns, secret, confidence). A blob with no
+    such line has no finding; the others are scanned in full at the end of a history scan
+    (``scanner.history_ast``): the verdict depends on the whole file, not on these lines."""
 
     lines: tuple[tuple[int, bytes, tuple], ...]
     size: int  # bytes: the judging phase starts the largest parses first

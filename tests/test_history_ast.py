@@ -1,18 +1,23 @@
-"""History scans judge each line with the AST once, in the version that introduced it.
+"""History scans judge every version of a file with the AST on its own.
 
-The oracle is the same scan with ``--cache``, which judges every blob on its own: the
-findings must be the same, while the plain scan parses far fewer blobs.
+The AST's verdict on a line depends on the whole file, so a version never takes another
+version's verdict: the findings of a history scan are those of ``dir`` on each version.
+The oracles are the same scan with ``--cache`` and ``dir`` on the last commit.
 """
 from __future__ import annotations
+
+import json
 
 from gitrepo import (
     repo,  # noqa: F401 (a fixture)
     TWS_PW,
+    scan,
     scan_json,
 )
 
 PASSWORD_A = "Vx9qLm2RtB7wKz"
 PASSWORD_B = "Hn4cPz8YeQ3sTd"
+GATEWAY_PASSWORD = "Rk4vNp8sQw2Lz"  # ibkr-gateway-password: a regex match the AST then judges
 
 
 def both_ways(repo, tmp_path) -> tuple[dict, dict]:
@@ -27,11 +32,7 @@ def found(report: dict) -> list[tuple]:
                   for f in report["findings"])
 
 
-def reused(report: dict) -> int:
-    return sum(n for what, n in report["summary"]["notes"].items() if "not parsed again" in what)
-
-
-def test_a_secret_kept_through_many_versions_is_judged_once_with_the_same_findings(repo, tmp_path):
+def test_a_secret_kept_through_many_versions_has_the_findings_of_each_version(repo, tmp_path):
     body = [f"value_{n} = {n}\n" for n in range(30)]
     secret_lines = [
         f'PASSWORD = "{PASSWORD_A}"\n',                      # a literal: AST-confirmed
@@ -50,12 +51,11 @@ def test_a_secret_kept_through_many_versions_is_judged_once_with_the_same_findin
     assert found(plain) == found(oracle)
     secrets = {f["secret"] for f in plain["findings"]}
     assert PASSWORD_A in secrets and "TWS_PASSWORD" not in secrets
-    assert reused(plain) >= 10  # the first version was parsed; later ones took its verdicts
 
 
 def test_a_new_value_on_a_line_of_a_multi_line_assignment_is_still_found(repo, tmp_path):
     """The credential name and its value on different lines: a verdict keyed by the name's
-    line could not see the value change, so every version of such a file is parsed."""
+    line could not see the value change."""
     for value in (PASSWORD_A, PASSWORD_B):
         for n in range(3):
             repo.commit(f"{value} {n}", {"svc/conf.py": f'password = "{TWS_PW}"\nDB_PASSWORD = (\n    "{value}"\n)\n'
@@ -63,23 +63,20 @@ def test_a_new_value_on_a_line_of_a_multi_line_assignment_is_still_found(repo, t
     plain, oracle = both_ways(repo, tmp_path)
     assert found(plain) == found(oracle)
     assert {PASSWORD_A, PASSWORD_B} <= {f["secret"] for f in plain["findings"]}
-    assert reused(plain) == 0
 
 
 def test_a_line_whose_regex_matches_change_is_judged_again(repo, tmp_path):
-    """Same name, new value: the line's text (and so its matches) changed, so it is parsed."""
+    """Same name, new value."""
     for n, value in enumerate((PASSWORD_A, PASSWORD_A, PASSWORD_B, PASSWORD_B)):
         repo.commit(f"v{n}", {"cfg/app.py": f'x = {n}\nPASSWORD = "{value}"\n'})
     plain, oracle = both_ways(repo, tmp_path)
     assert found(plain) == found(oracle)
     assert {PASSWORD_A, PASSWORD_B} <= {f["secret"] for f in plain["findings"]}
-    assert reused(plain) == 2
 
 
 def test_a_client_library_file_is_judged_at_its_client_calls(repo, tmp_path):
-    """A file naming an IBKR client library is judged at its possible client calls and their
-    literals (each literal's own line, also in a call split over lines): unchanged calls keep
-    their verdict and a new literal is judged again, with the findings of a full parse."""
+    """A file naming an IBKR client library: its possible client calls and their literals
+    (also in a call split over lines) found in every version, as a full parse finds them."""
     for version, account in enumerate(("DU7305518", "DU7305518", "DU7305518", "U4829173", "U4829173")):
         repo.commit(f"v{version}", {
             "bot/live.py": "from ib_async import IB\nib = IB()\n"
@@ -92,7 +89,6 @@ def test_a_client_library_file_is_judged_at_its_client_calls(repo, tmp_path):
     assert {(f["path"], f["secret"]) for f in plain["findings"]} == {
         ("bot/live.py", "DU7305518"), ("bot/live.py", "U4829173"),
         ("bot/split.py", "DU7305518"), ("bot/split.py", "U4829173")}
-    assert reused(plain) == 6  # versions 1, 2 and 4 of each file
 
 
 def test_results_do_not_depend_on_jobs(repo):
@@ -106,31 +102,55 @@ def test_results_do_not_depend_on_jobs(repo):
     assert found(one) == found(two) and len(found(one)) >= 2
 
 
-def test_a_path_a_retried_blob_shows_unsafe_has_its_covered_blobs_parsed_too(monkeypatch):
-    """v1 cannot be read, so v2 (whose lines v1 holds) is parsed after all, and finds a secret
-    off its judged lines: the path is unsafe to judge line by line. v3, whose only line an
-    earlier version (v0) judged, must then be parsed as well, not take v0's verdict."""
+def history_and_head(repo, *args: str) -> tuple[list[tuple], list[tuple]]:
+    """(path, rule, secret, confidence) of a history scan and of ``dir`` on the last commit."""
+    def shown(report: dict) -> list[tuple]:
+        return sorted((f["path"], f["rule_id"], f["secret"], f["confidence"]) for f in report["findings"])
+    history = scan("git", str(repo.path), *args, "-f", "json", "--show-secrets")
+    assert history.returncode in (0, 1), history.stderr.decode(errors="replace")
+    return shown(json.loads(history.stdout)), shown(scan_json("dir", ".", *args, cwd=repo.path))
+
+
+def test_a_line_that_leaves_a_docstring_is_judged_as_live_code(repo):
+    """Version a: the password inside a docstring (the AST lowers its confidence below 0.6).
+    Version b keeps the line but not the docstring: it is live code, reported as ``dir``
+    reports it, and a history scan at --min-confidence 0.6 still fails."""
+    line = f'TWS_PASSWORD = "{GATEWAY_PASSWORD}"\n'
+    repo.commit("a", {"cfg.py": '"""doc\n' + line + '"""\n'})
+    repo.commit("b: the secret is live code now", {"cfg.py": "# doc\n" + line + "\n"})
+    history, head = history_and_head(repo, "--min-confidence", "0.6")
+    assert head and all(secret == GATEWAY_PASSWORD for _, _, secret, _ in head)
+    assert history == head
+
+
+def test_a_syntax_error_elsewhere_makes_a_version_regex_only(repo):
+    """The same docstring around the same line in both versions, but b does not parse (an
+    open parenthesis at the end): the AST cannot judge b, whose match keeps the regex's
+    confidence, as ``dir`` on b says. A key made of the line and its enclosing nodes in
+    version a could not tell these apart."""
+    text = f'import os\n"""Settings.\nTWS_PASSWORD = "{GATEWAY_PASSWORD}"\n"""\n'
+    repo.commit("a", {"cfg.py": text + "x = 1\n"})
+    repo.commit("b: a typo below", {"cfg.py": text + "x = (1\n"})
+    history, head = history_and_head(repo, "--min-confidence", "0.6")
+    assert head and all(secret == GATEWAY_PASSWORD for _, _, secret, _ in head)
+    assert history == head
+
+
+def test_only_blobs_with_lines_to_judge_are_scanned_again():
+    """A waiting blob with no line to judge has no finding, parsed or not: it is not read again."""
     from scanner import history_ast
-    from scanner.models import Finding, Location, Provenance, ScanStats, Severity
+    from scanner.models import ScanStats
     from scanner.scan import DeferredAst
     from scanner.sources.git import ObjectRef
 
-    def finding(line: int, secret: str) -> Finding:
-        return Finding("r", "t", Severity.HIGH, (), secret, Location(line, 1, line, 9), "x", 3.0, 0.9, secret,
-                       Provenance(kind="git", path="p.py"))
-
-    v0, v1, v2, v3 = (ObjectRef(str(n) * 40, b"p.py") for n in range(4))
-    line_a, line_b = (1, b"A", ()), (2, b"B", ())
-    parse = [(v0, DeferredAst((line_a,), 10)), (v1, DeferredAst((line_a, line_b), 10))]
-    reuse = [(v2, DeferredAst((line_a, line_b), 10)), (v3, DeferredAst((line_a,), 10))]
-    monkeypatch.setattr(history_ast, "plan", lambda *args, **kw: (parse, reuse))
-    answers = {v0: [finding(1, "from-v0")], v1: None, v2: [finding(5, "off-line")], v3: [finding(1, "from-v3")]}
+    quiet, small, large = (ObjectRef(str(n) * 40, b"p.py") for n in range(3))
+    pending = [(quiet, DeferredAst((), 50)), (small, DeferredAst(((1, b"A", ()),), 10)),
+               (large, DeferredAst(((1, b"A", ()),), 90))]
     judged: list[ObjectRef] = []
 
     def judge(refs, sizes):
         judged.extend(refs)
-        return [(ref, answers[ref]) for ref in refs], ScanStats()
+        return [(ref, []) for ref in refs], ScanStats()
 
-    found = history_ast.judge_deferred(parse + reuse, None, None, ScanStats(), None, judge)
-    assert v3 in judged
-    assert sorted((sha[:1], f.secret) for f, sha in found) == [("0", "from-v0"), ("2", "off-line"), ("3", "from-v3")]
+    assert history_ast.judge_deferred(pending, None, None, ScanStats(), None, judge) == []
+    assert judged == [large, small]  # largest first

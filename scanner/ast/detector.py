@@ -127,8 +127,7 @@ class AstDetector:
         lies on the lines of ``matches`` and of the returned offsets (where it looks for
         bindings), those offsets. ``NOTHING_TO_JUDGE`` when it would not parse and there is
         no match (no finding is possible); else ``None`` (``refine`` decides). History scans
-        use it to judge a line once, in the version of a file that introduced it
-        (``scanner.history_ast``).
+        use it to set aside the blobs to parse (``scanner.history_ast``).
 
         In a file that names an IBKR client library, the offsets include each possible
         client call and its literal arguments (``ibkr.client_call_sites``); ``None`` when an
