@@ -114,9 +114,12 @@ def _scan_scope(repo: Repository, scope: Scope, rules: Sequence[Rule], options: 
     reachable: set[str] | None = set() if scope.all_objects else None
     excluded: set[str] = set()  # blobs named by an excluded path: they may live at other paths too
     enumerated: set[tuple[str, bytes]] | None = set() if continues else None
-    # Deferred blobs are never in the blob layer (their verdict may come from another blob):
-    # a run served by that layer alone reads them again, as it reads every blob with a finding.
-    pending: list[tuple[ObjectRef, DeferredAst]] = []
+    # No blob is set aside for a later AST verdict (``pending`` None): each version is judged as
+    # it is scanned. Setting aside paid when a later version could take an earlier one's verdict
+    # for unchanged lines; that reuse was not exact (a verdict depends on the whole file: a line
+    # that left a docstring kept its lowered confidence), and without it setting aside only
+    # read and regex-scanned those blobs twice (docs/performance.md).
+    pending: list[tuple[ObjectRef, DeferredAst]] | None = None
     with HistoryLog(repo, scope, continues=continues) as log:  # starts listing commits at the first finding
         refs = _included(enumeration, options.excludes, stats, reachable, excluded, log.start, enumerated)
         if cache is not None:
@@ -129,7 +132,8 @@ def _scan_scope(repo: Repository, scope: Scope, rules: Sequence[Rule], options: 
 
             log.watch |= excluded
             also = _attribution_keys(raw) | _kept_pairs(prior)
-            raw.extend(judge_deferred(pending, repo, scope, stats, log, workers.judge, also))
+            if pending:
+                raw.extend(judge_deferred(pending, repo, scope, stats, log, workers.judge, also))
             if raw or prior or excluded or continues:
                 from .history_paths import at_every_path, held_by_base
 
