@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Self
 
 from .models import Blob, Finding, Provenance, ScanStats
 from .rules import Rule
-from .scan import BlobScanner, DeferredAst, ScanOptions, apply_severity_overrides
+from .scan import BlobScanner, ScanOptions, apply_severity_overrides
 from .sources.files import is_excluded
 from .sources.git import (
     Enumeration,
@@ -114,26 +114,15 @@ def _scan_scope(repo: Repository, scope: Scope, rules: Sequence[Rule], options: 
     reachable: set[str] | None = set() if scope.all_objects else None
     excluded: set[str] = set()  # blobs named by an excluded path: they may live at other paths too
     enumerated: set[tuple[str, bytes]] | None = set() if continues else None
-    # No blob is set aside for a later AST verdict (``pending`` None): each version is judged as
-    # it is scanned. Setting aside paid when a later version could take an earlier one's verdict
-    # for unchanged lines; that reuse was not exact (a verdict depends on the whole file: a line
-    # that left a docstring kept its lowered confidence), and without it setting aside only
-    # read and regex-scanned those blobs twice (docs/performance.md).
-    pending: list[tuple[ObjectRef, DeferredAst]] | None = None
     with HistoryLog(repo, scope, continues=continues) as log:  # starts listing commits at the first finding
         refs = _included(enumeration, options.excludes, stats, reachable, excluded, log.start, enumerated)
         if cache is not None:
             cache.load(stats)
             refs = _from_cache(refs, cache, stats)
         with _Workers(repo.root, rules, options, record=cache is not None) as workers:
-            raw = _scan_refs(refs, repo, rules, options, stats, cache, log.start, pending, workers)
-            raw.extend(_scan_unreachable(repo, enumeration, reachable, rules, options, stats, cache, pending))
-            from .history_ast import judge_deferred
-
+            raw = _scan_refs(refs, repo, rules, options, stats, cache, log.start, workers)
+            raw.extend(_scan_unreachable(repo, enumeration, reachable, rules, options, stats, cache))
             log.watch |= excluded
-            also = _attribution_keys(raw) | _kept_pairs(prior)
-            if pending:
-                raw.extend(judge_deferred(pending, repo, scope, stats, log, workers.judge, also))
             if raw or prior or excluded or continues:
                 from .history_paths import at_every_path, held_by_base
 
@@ -219,8 +208,7 @@ def _placed_again(repo: Repository, restored: list[tuple[Finding, Kept]], stats:
 
 def _scan_unreachable(repo: Repository, enumeration: Enumeration, reachable: set[str] | None,
                       rules: Sequence[Rule], options: ScanOptions, stats: ScanStats,
-                      cache: HistoryCache | None, pending: list[tuple[ObjectRef, DeferredAst]] | None
-                      ) -> list[tuple[Finding, str]]:
+                      cache: HistoryCache | None) -> list[tuple[Finding, str]]:
     """Counts the objects rev-list found missing; with ``--all-objects``, scans the blobs no ref reaches."""
     for sha in enumeration.missing:
         stats.skip("missing-object", f"{sha} (absent from the repository: a blob, or a tree whose files "
@@ -231,7 +219,7 @@ def _scan_unreachable(repo: Repository, enumeration: Enumeration, reachable: set
             stats.note("unreachable blobs (--all-objects)", len(loose))
         if cache is not None:
             loose = list(_from_cache(loose, cache, stats))
-        return _scan_inline(loose, repo.root, rules, options, stats, cache, pending)
+        return _scan_inline(loose, repo.root, rules, options, stats, cache)
     return []
 
 
@@ -298,22 +286,21 @@ def _replay_cached(cache: HistoryCache, stats: ScanStats) -> None:
 def _scan_refs(refs: Iterator[ObjectRef], repo: Repository, rules: Sequence[Rule], options: ScanOptions,
                stats: ScanStats, cache: HistoryCache | None = None,
                on_finding: Callable[[], None] | None = None,
-               pending: list[tuple[ObjectRef, DeferredAst]] | None = None,
                workers: _Workers | None = None) -> list[tuple[Finding, str]]:
     """Findings of the blobs of ``refs``; ``on_finding`` is called when the pool reports the first
-    finding or deferred blob. ``pending`` receives the deferred blobs (``scan_objects``).
-    ``workers``: where the process pool comes from (and stays open for the judging phase)."""
+    finding. ``workers``: where the process pool comes from (and stays open for the scans of
+    ``history_paths``)."""
     head: list[ObjectRef] = []
     for ref in refs:
         head.append(ref)
         if len(head) >= INLINE_MAX_OBJECTS:
             break
     else:
-        return _scan_inline(head, repo.root, rules, options, stats, cache, pending,
+        return _scan_inline(head, repo.root, rules, options, stats, cache,
                             workers.scanner() if workers else None, on_finding)
     jobs = options.jobs or default_jobs()
     if jobs == 1:
-        return _scan_inline(_chain(head, refs), repo.root, rules, options, stats, cache, pending,
+        return _scan_inline(_chain(head, refs), repo.root, rules, options, stats, cache,
                             workers.scanner() if workers else None, on_finding)
     found: list[tuple[Finding, str]] = []
     progress = _progress(options.progress)
@@ -322,17 +309,14 @@ def _scan_refs(refs: Iterator[ObjectRef], repo: Repository, rules: Sequence[Rule
     with ExitStack() as own:
         if workers is None:
             workers = own.enter_context(_Workers(repo.root, rules, options, record))
-        pool = workers.pool(jobs, defer=pending is not None)
+        pool = workers.pool(jobs)
         for outcome in map_retrying(pool, chunks, WINDOW_PER_JOB, _one_ref_each):
             if isinstance(outcome, Lost):
                 outcome = _lost_chunk(outcome)
-            chunk_found, chunk_stats, outcomes, chunk_pending = outcome
-            if (chunk_found or chunk_pending) and on_finding is not None:
+            chunk_found, chunk_stats, outcomes = outcome
+            if chunk_found and on_finding is not None:
                 on_finding()
             found.extend(chunk_found)
-            if chunk_pending:
-                assert pending is not None
-                pending.extend(chunk_pending)
             stats.merge(chunk_stats)
             if cache is not None and outcomes:
                 cache.add(outcomes)
@@ -349,24 +333,23 @@ def _one_ref_each(args: tuple) -> Iterator[tuple]:
     return ((kind, [ref]) for ref in chunk)
 
 
-def _lost_chunk(lost: Lost) -> tuple[list[tuple[Finding, str]], ScanStats, None, None]:
+def _lost_chunk(lost: Lost) -> tuple[list[tuple[Finding, str]], ScanStats, None]:
     """A chunk whose worker died: each blob is a counted skip, by path and id."""
     stats = ScanStats()
     _kind, chunk = lost.args
     for ref in chunk:
         stats.skip(lost.reason, f"{display_path(ref)} ({ref.sha[:12]})")
-    return [], stats, None, None
+    return [], stats, None
 
 
 def _scan_inline(refs: Iterable[ObjectRef], root: str, rules: Sequence[Rule], options: ScanOptions,
                  stats: ScanStats, cache: HistoryCache | None = None,
-                 pending: list[tuple[ObjectRef, DeferredAst]] | None = None,
                  scanner: BlobScanner | None = None,
                  on_finding: Callable[[], None] | None = None) -> list[tuple[Finding, str]]:
     scanner = scanner or BlobScanner(rules, options)
     outcomes: list[tuple[ObjectRef, Outcome]] | None = [] if cache is not None else None
     with ObjectReader(root, missing_reason="corrupt-object") as reader:
-        found, chunk_stats = scan_objects(scanner, reader, refs, root, outcomes, pending, on_finding)
+        found, chunk_stats = scan_objects(scanner, reader, refs, root, outcomes, on_finding)
     stats.merge(chunk_stats)
     if cache is not None and outcomes:
         cache.add(outcomes)
@@ -375,7 +358,6 @@ def _scan_inline(refs: Iterable[ObjectRef], root: str, rules: Sequence[Rule], op
 
 def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[ObjectRef], root: str,
                  outcomes: list[tuple[ObjectRef, Outcome]] | None = None,
-                 pending: list[tuple[ObjectRef, DeferredAst]] | None = None,
                  on_finding: Callable[[], None] | None = None,
                  ) -> tuple[list[tuple[Finding, str]], ScanStats]:
     """Read and scan blobs; each finding comes with the id of the blob it is in.
@@ -383,8 +365,7 @@ def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[Obje
     Blobs are scanned in groups (``BlobScanner.scan_many``: one prefilter call per group).
     ``outcomes`` (for ``--cache``): receives each blob worth caching with its outcome;
     each blob is then scanned into stats of its own, so its notes are known.
-    ``pending``: receives the blobs whose AST verdict waits (``scanner.history_ast``).
-    ``on_finding``: called after each group that found something or deferred."""
+    ``on_finding``: called after each group that found something."""
     if outcomes is not None:
         from .gitcache import CACHEABLE_SKIPS, TREE, Outcome, blob_outcome
     stats = ScanStats()
@@ -394,23 +375,18 @@ def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[Obje
     group_bytes = 0
 
     def scan_group() -> None:
-        deferred: dict[int, DeferredAst] | None = {} if pending is not None else None
         each = [ScanStats() for _ in group] if outcomes is not None else None
         before = len(found)
-        results = scanner.scan_many([blob for _, blob in group], stats, deferred, each)
+        results = scanner.scan_many([blob for _, blob in group], stats, each)
         for index, ((ref, _), blob_found) in enumerate(zip(group, results)):
             found.extend((finding, ref.sha) for finding in blob_found)
             if each is not None:
                 assert outcomes is not None
                 stats.merge(each[index])
-                if deferred is None or index not in deferred:  # deferred: may hold findings, never cached
-                    outcome = blob_outcome(blob_found, each[index])
-                    if outcome is not None:
-                        outcomes.append((ref, outcome))
-        if deferred:
-            assert pending is not None
-            pending.extend((group[index][0], later) for index, later in sorted(deferred.items()))
-        if (deferred or len(found) > before) and on_finding is not None:
+                outcome = blob_outcome(blob_found, each[index])
+                if outcome is not None:
+                    outcomes.append((ref, outcome))
+        if len(found) > before and on_finding is not None:
             on_finding()
         group.clear()
 
@@ -435,23 +411,23 @@ def scan_objects(scanner: BlobScanner, reader: ObjectReader, refs: Iterable[Obje
 
 # --- process pool plumbing -------------------------------------------------------------
 
-JUDGE_CHUNK = 4  # blobs per task in the judging phase: few, large parses; small tasks balance them
+JUDGE_CHUNK = 4  # blobs per task in ``_Workers.judge``: few, large parses; small tasks balance them
 JUDGE_POOL_BYTES = 1024 * 1024  # parses worth starting a pool for (~0.3 s of tree-sitter)
 
 
 class _Workers:
-    """The scan's process pool, made on first need and kept open for the judging phase
-    (``history_ast``), so the workers' compiled rules and git readers serve both."""
+    """The scan's process pool, made on first need and kept open for the full scans of
+    ``history_paths`` (``judge``), so the workers' compiled rules and git readers serve both."""
 
     def __init__(self, root: str, rules: Sequence[Rule], options: ScanOptions, record: bool) -> None:
         self.root, self.rules, self.options, self.record = root, list(rules), options, record
         self._pool: WorkerPool | None = None
         self._scanner: BlobScanner | None = None  # scans without a pool: made once, used by both phases
 
-    def pool(self, jobs: int, defer: bool) -> WorkerPool:
+    def pool(self, jobs: int) -> WorkerPool:
         if self._pool is None:
             self._pool = WorkerPool(jobs, _pool_task, _init_worker,
-                                    (self.rules, self.options, self.root, self.record, defer))
+                                    (self.rules, self.options, self.root, self.record))
         return self._pool
 
     def scanner(self) -> BlobScanner:
@@ -469,7 +445,7 @@ class _Workers:
         are 39 parses and 1.2 s in one process."""
         jobs = self.options.jobs or default_jobs()
         if self._pool is None and jobs > 1 and len(refs) > JUDGE_CHUNK and sum(sizes) >= JUDGE_POOL_BYTES:
-            self.pool(jobs, defer=True)
+            self.pool(jobs)
         if self._pool is None or len(refs) <= JUDGE_CHUNK:
             with ObjectReader(self.root, missing_reason="corrupt-object") as reader:
                 return judge_objects(self.scanner(), reader, refs, self.root)
@@ -496,7 +472,7 @@ class _Workers:
 
 def judge_objects(scanner: BlobScanner, reader: ObjectReader, refs: list[ObjectRef], root: str
                   ) -> tuple[list[tuple[ObjectRef, list[Finding] | None]], ScanStats]:
-    """Read and fully scan blobs (no deferral): per blob its findings, or ``None`` when it
+    """Read and fully scan blobs: per blob its findings, or ``None`` when it
     could not be read or scanned (a counted skip)."""
     stats = ScanStats()
     results: dict[tuple[str, bytes], list[Finding] | None] = {}
@@ -513,20 +489,19 @@ def judge_objects(scanner: BlobScanner, reader: ObjectReader, refs: list[ObjectR
             stats.skip(f"internal-error-{type(exc).__name__}", shown)
             results[key] = None
             continue
-        results[key] = found if isinstance(found, list) else None
+        results[key] = found
     return [(ref, results.get((ref.sha, ref.path))) for ref in refs], stats
 
 
-_WORKER: tuple[BlobScanner, ObjectReader, str, bool, bool] | None = None
+_WORKER: tuple[BlobScanner, ObjectReader, str, bool] | None = None
 
 
-def _init_worker(rules: Sequence[Rule], options: ScanOptions, root: str, record: bool = False,
-                 defer: bool = False) -> None:
+def _init_worker(rules: Sequence[Rule], options: ScanOptions, root: str, record: bool = False) -> None:
     global _WORKER
     from multiprocessing.util import Finalize
 
     reader = ObjectReader(root, missing_reason="corrupt-object")
-    _WORKER = (BlobScanner(rules, options), reader, root, record, defer)
+    _WORKER = (BlobScanner(rules, options), reader, root, record)
     Finalize(reader, reader.close, exitpriority=10)
 
 
@@ -534,22 +509,19 @@ def _pool_task(kind: str, chunk: list[ObjectRef]):
     """A worker's task: ``scan`` a chunk of the history, or ``judge`` blobs in full."""
     if kind == "judge":
         assert _WORKER is not None
-        scanner, reader, root, _, _ = _WORKER
+        scanner, reader, root, _ = _WORKER
         return judge_objects(scanner, reader, chunk, root)
     return _scan_chunk(chunk)
 
 
 def _scan_chunk(chunk: list[ObjectRef]
-                ) -> tuple[list[tuple[Finding, str]], ScanStats, list[tuple[ObjectRef, Outcome]] | None,
-                           list[tuple[ObjectRef, DeferredAst]] | None]:
-    """Findings and stats of a chunk, plus (with ``--cache``) the outcomes for the parent to
-    store and the blobs whose AST verdict waits."""
+                ) -> tuple[list[tuple[Finding, str]], ScanStats, list[tuple[ObjectRef, Outcome]] | None]:
+    """Findings and stats of a chunk, plus (with ``--cache``) the outcomes for the parent to store."""
     assert _WORKER is not None
-    scanner, reader, root, record, defer = _WORKER
+    scanner, reader, root, record = _WORKER
     outcomes: list[tuple[ObjectRef, Outcome]] | None = [] if record else None
-    pending: list[tuple[ObjectRef, DeferredAst]] | None = [] if defer else None
-    found, stats = scan_objects(scanner, reader, chunk, root, outcomes, pending)
-    return found, stats, outcomes, pending
+    found, stats = scan_objects(scanner, reader, chunk, root, outcomes)
+    return found, stats, outcomes
 
 
 def _chunks(refs: Iterable[ObjectRef], size: int = CHUNK_OBJECTS) -> Iterator[list[ObjectRef]]:

@@ -219,7 +219,7 @@ class Snapshots:
 def restore(repo: Repository, kept: Sequence[Kept], rules: Sequence[Rule], options: ScanOptions,
             stats: ScanStats) -> list[tuple[Finding, Kept]]:
     """Each kept finding as the scan finds it again in its blob (before placement); ``Stale`` if one
-    is not found. One blob read and scanned per finding, each on its own (no deferred verdicts)."""
+    is not found. One blob read and scanned per finding, each on its own."""
     if not kept:
         return []
     scanner = BlobScanner(rules, options)

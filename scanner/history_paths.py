@@ -27,11 +27,10 @@ range's base already held at that path (``held_by_base``) is not reported.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from .history import HistoryLog, attribute, blobs_at
-from .history_ast import Judge
 from .models import Finding, ScanStats
 from .sources.files import is_excluded
 from .sources.git import ObjectRef, Repository, Scope
@@ -40,6 +39,9 @@ if TYPE_CHECKING:
     from .gitcache import HistoryCache
 
 Found = list[tuple[Finding, str]]  # findings, each with the id of the blob it is in
+# Full scans of blobs (of the given sizes), in order: per blob its findings, or None when it could
+# not be read or scanned (counted in the stats). ``gitscan._Workers.judge``: the scan's pool.
+Judge = Callable[[list[ObjectRef], list[int]], tuple[list[tuple[ObjectRef, "list[Finding] | None"]], ScanStats]]
 # Skips of a rescan that must reach the summary: they mean the run did not read everything.
 FAILED_READS = ("corrupt-object", "worker-died", "internal-error")
 BASE_NOTE = "findings the range's base already held at the same path (not introduced by the range)"

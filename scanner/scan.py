@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -19,11 +18,9 @@ from typing import TYPE_CHECKING
 from .decode import BinaryContent, Prepared, prepare
 from .engine import Engine
 from .ast import AstDetector
-from .ast.detector import NOTHING_TO_JUDGE
 from .findings import to_findings
 from .hostscan import default_places, escalate_exposed, exposure, host_file_problems
 from .models import Blob, Finding, Match, Provenance, ScanStats
-from .positions import Positions
 from .rules import Rule, regex_rules
 from .sources.files import (
     FileItem,
@@ -71,22 +68,6 @@ class ScanOptions:
     archive_max_bytes: int = 256 * 1024 * 1024  # expanded bytes per archive, and largest archive opened
 
 
-@dataclass(frozen=True, slots=True)
-class DeferredAst:
-    """A blob whose AST verdict waits: for each line that verdict is about, its number,
-    its bytes and its regex matches (rule, columns, secret, confidence). A blob with no
-    such line has no finding; the others are scanned in full at the end of a history scan
-    (``scanner.history_ast``): the verdict depends on the whole file, not on these lines."""
-
-    lines: tuple[tuple[int, bytes, tuple], ...]
-    size: int  # bytes: the judging phase starts the largest parses first
-
-
-# Larger files are parsed during the scan, as before: one such parse (a 1 MB bundle: about a
-# second) left for the judging phase would run alone at the end of the scan.
-DEFER_AST_MAX_BYTES = 256 * 1024
-
-
 class BlobScanner:
     """Engine + rule metadata + suppression: bytes and provenance in, findings out."""
 
@@ -99,28 +80,24 @@ class BlobScanner:
         self.options = options
         self.allowlist = Allowlist.build(options.allow_secrets, options.stopwords)
 
-    def scan_blob(self, blob: Blob, stats: ScanStats, *, defer: bool = False) -> list[Finding] | DeferredAst:
-        """Findings of ``blob``. ``defer``: a blob the AST stage would parse, and whose verdict
-        can be taken from another version of the file, comes back as ``DeferredAst`` instead."""
+    def scan_blob(self, blob: Blob, stats: ScanStats) -> list[Finding]:
+        """Findings of ``blob``."""
         try:
             prepared = prepare(blob.data)
         except BinaryContent:
             stats.skip("binary", blob.provenance.path)
             return []
-        return self._scan_prepared(blob, prepared, None, stats, defer)
+        return self._scan_prepared(blob, prepared, None, stats)
 
     def scan_many(self, blobs: Sequence[Blob], stats: ScanStats,
-                  deferred: dict[int, DeferredAst] | None = None,
                   each: Sequence[ScanStats] | None = None) -> list[list[Finding]]:
         """``scan_blob`` of each blob, with one prefilter call for all of them.
 
         Most files of a tree hold no keyword; for them the keyword pass is the whole scan,
         and one Hyperscan call per file cost more than the scanning. A blob whose scan
         fails is a counted skip (``internal-error-*``); the others are unaffected.
-        ``deferred``: given, blobs are scanned with ``defer`` and those deferred land here,
-        by index, with no findings in the answer. ``each``: one ``ScanStats`` per blob, which
-        then gets that blob's counts, skips and notes instead of ``stats`` (``--cache`` keeps
-        the notes of each clean blob)."""
+        ``each``: one ``ScanStats`` per blob, which then gets that blob's counts, skips and
+        notes instead of ``stats`` (``--cache`` keeps the notes of each clean blob)."""
         ready: list[tuple[int, Prepared]] = []
         for index, blob in enumerate(blobs):
             try:
@@ -133,18 +110,13 @@ class BlobScanner:
             blob = blobs[index]
             target = each[index] if each is not None else stats
             try:
-                result = self._scan_prepared(blob, prepared, hits, target, deferred is not None)
-                if isinstance(result, DeferredAst):
-                    assert deferred is not None
-                    deferred[index] = result
-                else:
-                    found[index] = result
+                found[index] = self._scan_prepared(blob, prepared, hits, target)
             except Exception as exc:  # noqa: BLE001 - a scanner bug must not lose the rest of the batch
                 target.skip(f"internal-error-{type(exc).__name__}", blob.provenance.path)
         return found
 
     def _scan_prepared(self, blob: Blob, prepared: Prepared, hits: dict[int, list[int]] | None,
-                       stats: ScanStats, defer: bool = False) -> list[Finding] | DeferredAst:
+                       stats: ScanStats) -> list[Finding]:
         """``hits``: the prefilter's answer for ``prepared.data`` when the caller has it."""
         stats.files_scanned += 1
         stats.bytes_scanned += len(blob.data)
@@ -154,22 +126,11 @@ class BlobScanner:
         notebook = is_notebook(path)
         if hits is not None and not hits and not notebook:
             return []  # no keyword of any rule, trigger or AST gate: nothing can be found
-        first_pass: tuple[list[Match], dict[int, list[int]]] | None = None
-        if defer and not notebook and prepared.encoding == "utf-8" and prepared.note is None:
-            gate_hits: dict[int, list[int]] = {}
-            matches = self.engine.scan(prepared.data, path, encoding="utf-8", extra_hits=gate_hits, hits=hits)
-            postponed = self._deferred(prepared.data, path, matches, gate_hits)
-            if postponed is not None:
-                return postponed if postponed.lines else []
-            first_pass = (matches, gate_hits)
 
         def detect(data: bytes, encoding: str, syntax: str | None = None, parse: bytes | None = None) -> list[Match]:
             """Regex engine, then the AST stage (which parses only when worth it)."""
-            if first_pass is not None and data is prepared.data:
-                matches, gate_hits = first_pass
-                refined = self.ast.refine(data, path, encoding, matches, stats, syntax, gate_hits=gate_hits)
-            elif not parse:  # the AST gate reads its keyword hits from the engine's one pass
-                gate_hits = {}
+            if not parse:  # the AST gate reads its keyword hits from the engine's one pass
+                gate_hits: dict[int, list[int]] = {}
                 known = hits if data is prepared.data else None  # notebook cells are scanned on their own
                 matches = self.engine.scan(data, path, encoding=encoding, extra_hits=gate_hits, hits=known)
                 refined = self.ast.refine(data, path, encoding, matches, stats, syntax, gate_hits=gate_hits)
@@ -202,33 +163,6 @@ class BlobScanner:
         cells = scan_damaged_notebook(prepared.data, detect)
         stats.note(MALFORMED_NOTEBOOK_READ if cells is not None else MALFORMED_NOTEBOOK_AS_TEXT)
         return cells
-
-    def _deferred(self, data: bytes, path: str, matches: list[Match],
-                  gate_hits: dict[int, list[int]]) -> DeferredAst | None:
-        """The lines whose verdict decides this blob's findings, when the AST stage would
-        parse it and nothing it judges spans lines; else ``None`` (scan it now)."""
-        if len(data) > DEFER_AST_MAX_BYTES or any(m.decoded or m.location.end_line != m.location.line
-                                                   for m in matches):
-            return None
-        offsets = self.ast.tree_offsets(data, path, matches, gate_hits)
-        if offsets is NOTHING_TO_JUDGE:
-            return DeferredAst((), len(data))  # no line to judge: no finding, now or later
-        if offsets is None:
-            return None
-        signatures: dict[int, list[tuple]] = {}
-        for m in matches:
-            signatures.setdefault(m.location.line, []).append(
-                (m.rule_id, m.location.column, m.location.end_column, m.secret, m.confidence))
-        starts = Positions(data).starts
-        for offset in offsets:
-            signatures.setdefault(bisect_right(starts, offset), [])
-
-        def line(number: int) -> bytes:  # without its newline
-            end = starts[number] - 1 if number < len(starts) else len(data)
-            return data[starts[number - 1]:end]
-
-        return DeferredAst(tuple((number, line(number), tuple(sorted(signatures[number])))
-                                 for number in sorted(signatures) if number <= len(starts)), len(data))
 
     def _keep(self, finding: Finding, stats: ScanStats) -> bool:
         if inline_ignored(finding.line_text, finding.rule_id):

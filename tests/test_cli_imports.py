@@ -74,5 +74,5 @@ def test_staged_scan_imports_no_history_machinery(tmp_path):
     subprocess.run(["git", "-C", str(tmp_path), "add", "app.py"], check=True, env=env)
     loaded = modules_after(["staged", "--no-config"], cwd=tmp_path)
     assert "scanner.gitscan" in loaded  # the staged scan did run
-    assert not {"scanner.history", "scanner.history_ast", "scanner.gitcache", "socket",
+    assert not {"scanner.history", "scanner.history_paths", "scanner.gitcache", "socket",
                 "scanner.sources.archives", "scanner.notebooks", "scanner.ast.lines"} & loaded

@@ -36,7 +36,6 @@ from ..positions import Positions
 from .tree import TreeDocument
 
 GENERIC_RULE = AST_RULE_IDS[0]
-NOTHING_TO_JUDGE: tuple[()] = ()  # ``tree_offsets``: no match, nothing worth parsing
 MAX_PARSE_BYTES = 1024 * 1024  # larger files (minified bundles, data dumps) stay regex-only
 # Minified script bundles stay regex-only too, at any size: tree-sitter reads them at about
 # 2 MB/s (requests' history holds three vendored swagger-ui bundles of 0.4-1 MB, 0.9 CPU-s of
@@ -120,34 +119,6 @@ class AstDetector:
         except Exception:  # noqa: BLE001 - a detector bug must never lose the regex findings
             stats.note("ast: internal error, regex only")
             return matches
-
-    def tree_offsets(self, data: bytes, path: str, matches: list[Match],
-                     gate_hits: dict[int, list[int]]) -> list[int] | tuple[()] | None:
-        """When ``refine`` would parse ``data`` with tree-sitter and judge no more than what
-        lies on the lines of ``matches`` and of the returned offsets (where it looks for
-        bindings), those offsets. ``NOTHING_TO_JUDGE`` when it would not parse and there is
-        no match (no finding is possible); else ``None`` (``refine`` decides). History scans
-        use it to set aside the blobs to parse (``scanner.history_ast``).
-
-        In a file that names an IBKR client library, the offsets include each possible
-        client call and its literal arguments (``ibkr.client_call_sites``); ``None`` when an
-        argument list cannot be read without parsing."""
-        if not self.enabled:
-            return None
-        syntax = syntax_for(path)
-        if syntax is None or syntax not in GRAMMARS or syntax in LINE_FORMATS or regex_only(syntax, data):
-            return None
-        calls: list[int] = []
-        if self.gate.mentions_library(gate_hits):
-            sites = ibkr.client_call_sites(data)
-            if sites is None:
-                return None
-            calls = sites
-        # ``worth_parsing``, with the client calls already looked for
-        if not matches and not calls and not self.gate.credential_names(data, gate_hits, syntax):
-            return NOTHING_TO_JUDGE
-        return (calls + self.gate.credential_names(data, gate_hits, syntax, gated=False)
-                + self.gate.parse_time_offsets(data, syntax))
 
     def _refine(self, data: bytes, path: str, encoding: str, matches: list[Match], stats: ScanStats,
                 syntax: str | None, gate_hits: dict[int, list[int]] | None = None) -> list[Match]:

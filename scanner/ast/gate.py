@@ -65,10 +65,6 @@ class Gate:
             self._prefilter = make_prefilter(self.keywords, self._backend, first_only=first_only)
         return self._prefilter.find(data)
 
-    def mentions_library(self, hits: dict[int, list[int]]) -> bool:
-        """Whether an IBKR client library's name is among ``hits``."""
-        return bool(self._libraries & hits.keys())
-
     def worth_parsing(self, data: bytes, hits: dict[int, list[int]], syntax: str) -> bool:
         if not hits:
             return False

@@ -70,8 +70,6 @@ def client_call_sites(data: bytes) -> list[int] | None:
     """Where a client call could bind a literal credential or account: the offsets of its
     callee and of each literal in its argument list, for every such call. ``None`` when an
     argument list cannot be read without parsing (nested parentheses, or no ``)`` in 4 kB).
-    History scans judge a library file's versions by the lines at these offsets
-    (``AstDetector.tree_offsets``).
 
     A necessary condition, read without parsing: ``callee(`` (how ``calls_named`` finds
     calls), not a ``def``, whose argument list holds a quote or a digit, and either names

@@ -1,8 +1,9 @@
-"""History scans judge every version of a file with the AST on its own.
+"""History scans judge every version of a file on its own, regex and AST alike.
 
-The AST's verdict on a line depends on the whole file, so a version never takes another
-version's verdict: the findings of a history scan are those of ``dir`` on each version.
-The oracles are the same scan with ``--cache`` and ``dir`` on the last commit.
+The AST's verdict on a line depends on the whole file (a docstring opened above it, a
+syntax error anywhere, the client library it names), so the findings of a history scan
+are those of ``dir`` on each version, however little a version changed. The oracles are
+the same scan with ``--cache``, with another ``--jobs``, and ``dir`` on the last commit.
 """
 from __future__ import annotations
 
@@ -134,23 +135,3 @@ def test_a_syntax_error_elsewhere_makes_a_version_regex_only(repo):
     history, head = history_and_head(repo, "--min-confidence", "0.6")
     assert head and all(secret == GATEWAY_PASSWORD for _, _, secret, _ in head)
     assert history == head
-
-
-def test_only_blobs_with_lines_to_judge_are_scanned_again():
-    """A waiting blob with no line to judge has no finding, parsed or not: it is not read again."""
-    from scanner import history_ast
-    from scanner.models import ScanStats
-    from scanner.scan import DeferredAst
-    from scanner.sources.git import ObjectRef
-
-    quiet, small, large = (ObjectRef(str(n) * 40, b"p.py") for n in range(3))
-    pending = [(quiet, DeferredAst((), 50)), (small, DeferredAst(((1, b"A", ()),), 10)),
-               (large, DeferredAst(((1, b"A", ()),), 90))]
-    judged: list[ObjectRef] = []
-
-    def judge(refs, sizes):
-        judged.extend(refs)
-        return [(ref, []) for ref in refs], ScanStats()
-
-    assert history_ast.judge_deferred(pending, None, None, ScanStats(), None, judge) == []
-    assert judged == [large, small]  # largest first
