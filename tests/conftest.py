@@ -39,13 +39,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def brokerscan_command() -> list[str]:
-    exe = shutil.which("brokerscan")
-    return [exe] if exe else [sys.executable, "-m", "scanner"]
+    """This checkout's brokerscan (run with ``cli_env()``). Not the ``brokerscan`` on PATH: that
+    may be another checkout's editable install or an older release, and the CLI tests would
+    then pass or fail for code they do not test."""
+    return [sys.executable, "-m", "scanner"]
+
+
+def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for ``brokerscan_command()``: this checkout first on the import path."""
+    paths = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), **(env or {})}
 
 
 def run_cli(*args: str, cwd: Path | str | None = None, stdin: bytes | None = None,
             env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    full_env = cli_env({"NO_COLOR": "1", **(env or {})})
     full_env.pop("CI", None) if env and env.get("CI") == "" else None
     return subprocess.run(
         [*brokerscan_command(), *args], cwd=cwd, input=stdin if stdin is not None else b"",

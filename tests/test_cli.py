@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import brokerscan_command, run_cli
+from conftest import brokerscan_command, cli_env, run_cli
 
 import scanner.cli as cli
 
@@ -170,7 +170,7 @@ def test_a_failed_report_write_keeps_the_previous_report(tmp_path, write):
         resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
 
     result = subprocess.run([*brokerscan_command(), "dir", ".", "--no-config", "-f", "sarif", "-o", str(report)],
-                            cwd=tmp_path, capture_output=True, preexec_fn=small_files, timeout=120)
+                            cwd=tmp_path, capture_output=True, preexec_fn=small_files, timeout=120, env=cli_env())
     assert result.returncode == 2
     assert f"cannot write the report to {report}: File too large".encode() in result.stderr
     assert b"Traceback" not in result.stderr
@@ -192,7 +192,7 @@ def test_stdout_that_cannot_be_written_exits_2(tmp_path, write):
     write("clean.txt", "nothing here\n")
     with open("/dev/full", "w") as full:
         result = subprocess.run([*brokerscan_command(), "dir", "clean.txt", "--no-config"], cwd=tmp_path,
-                                stdout=full, stderr=subprocess.PIPE, timeout=120)
+                                stdout=full, stderr=subprocess.PIPE, timeout=120, env=cli_env())
     assert result.returncode == 2
     assert result.stderr == b"brokerscan: error: cannot write the report to standard output: No space left on device\n"
 
@@ -245,3 +245,15 @@ def test_a_path_that_cannot_be_reached_says_why(tmp_path, write, monkeypatch, ca
     monkeypatch.setattr(os, "lstat", lstat)
     assert cli.main(["dir", locked, "--no-config"]) == 2
     assert capsys.readouterr().err == f"brokerscan: error: permission denied: {locked}\n"
+
+
+def test_cli_tests_run_this_checkouts_code(tmp_path):
+    """A ``brokerscan`` on PATH from another checkout (or an old release) must not stand in for
+    this one: the CLI tests would pass or fail for code they do not test."""
+    impostor = tmp_path / "bin" / "brokerscan"
+    impostor.parent.mkdir()
+    impostor.write_text("#!/bin/sh\necho impostor\n")
+    impostor.chmod(0o755)
+    result = run_cli("--version", env={"PATH": f"{impostor.parent}{os.pathsep}{os.environ.get('PATH', '')}"},
+                     cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.startswith(b"brokerscan ")
