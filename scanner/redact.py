@@ -24,7 +24,6 @@ def redact_line(line: str, secret: str, show: bool = False, keep: int = 3) -> st
     return line.replace(secret, redact(secret, keep))
 
 
-
 def mask_spans(line: str, spans: Iterable[tuple[int, int]], *, same_length: bool = False) -> str:
     """``line`` with each ``[start, end)`` span masked (overlapping spans as one).
 

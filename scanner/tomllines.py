@@ -5,8 +5,9 @@ line. A search for the key's name is not enough: it finds ``exclude`` in ``[tool
 before the one in ``[tool.brokerscan]``, ``[[rules]]`` inside a multi-line string, and
 misses ``[[ rules ]]``. This reads the file line by line as TOML does: table headers set
 the current table, dotted keys extend it, and strings, comments and multi-line values are
-stepped over. It runs only on text ``tomllib`` has accepted, and only when a message
-needs a line.
+stepped over. It runs only on text ``tomllib`` has accepted: on a config file when an
+error needs a line, and on every rule file it reads (each rule's ``source`` names its
+line; ~10 ms on a rule-pack cache miss, nothing on a hit).
 """
 from __future__ import annotations
 

@@ -254,14 +254,20 @@ def test_baseline_input_and_default_baseline_file(workspace, tmp_path):
     assert run.ok, run.log
 
 
-def test_new_branch_push_scans_commits_not_on_the_default_branch(tmp_path):
+def _topic_branch_clone(tmp_path) -> tuple[Repo, str]:
+    """A clone of a repository with one leak on main, and a topic branch adding another:
+    the clone and the topic commit."""
     upstream = Repo(tmp_path / "upstream")
     upstream.commit("old leak", {"old.env": desk(DESK_1)})
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(upstream.path), str(clone)], check=True, env=git_env())
     work = Repo(clone, init=False)
     work.git("checkout", "-q", "-b", "topic")
-    after = work.commit("branch leak", {"new.env": desk(DESK_2)})
+    return work, work.commit("branch leak", {"new.env": desk(DESK_2)})
+
+
+def test_new_branch_push_scans_commits_not_on_the_default_branch(tmp_path):
+    work, after = _topic_branch_clone(tmp_path)
     run = runner(work, tmp_path).run("push", {"before": "0" * 40, "after": after, "created": True,
                                               "repository": {"default_branch": "main"}},
                                      {"args": ARGS}, ref="refs/heads/topic")
@@ -269,17 +275,10 @@ def test_new_branch_push_scans_commits_not_on_the_default_branch(tmp_path):
     assert "new branch" in scan.stdout and scan.outputs["findings"] == "1", run.log
 
 
-
 def test_push_whose_before_is_gone_falls_back_without_a_warning(tmp_path):
     """A force-push's old tip is not in the checkout: a topic branch is scanned for its commits
     not on the default branch, the default branch for its whole history; neither warns."""
-    upstream = Repo(tmp_path / "upstream")
-    upstream.commit("old leak", {"old.env": desk(DESK_1)})
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(upstream.path), str(clone)], check=True, env=git_env())
-    work = Repo(clone, init=False)
-    work.git("checkout", "-q", "-b", "topic")
-    after = work.commit("branch leak", {"new.env": desk(DESK_2)})
+    work, after = _topic_branch_clone(tmp_path)
     gone = "1234567" * 5 + "12345"  # a commit id the checkout does not have
     push = {"before": gone, "after": after, "forced": True, "repository": {"default_branch": "main"}}
     scan = runner(work, tmp_path).run("push", push, {"args": ARGS}, ref="refs/heads/topic").step("scan")
