@@ -275,28 +275,16 @@ def _scan_verb(args) -> int:
     else:
         from .models import Provenance
         from .scan import scan_bytes
+        from .sources.files import read_at_most
 
         if sys.stdin is None or sys.stdin.closed:
             raise UsageError("no standard input to scan")
-        data = _read_at_most(sys.stdin.buffer, options.max_file_size + 1)
+        data = read_at_most(sys.stdin.buffer.read, options.max_file_size + 1)
         if len(data) > options.max_file_size:
             raise UsageError(f"standard input is larger than --max-file-size ({options.max_file_size} bytes)")
         findings, stats = scan_bytes(data, Provenance(kind="stdin", path="<stdin>"), rules, options)
         target = ScanTarget("stdin", (), local_hostname())
     return emit(args, findings, stats, target, {r.id: r for r in rules})
-
-
-def _read_at_most(stream, limit: int) -> bytes:
-    """Up to ``limit`` bytes; ``read(limit)`` would allocate all of a large --max-file-size at once."""
-    chunks: list[bytes] = []
-    remaining = limit
-    while remaining > 0:
-        chunk = stream.read(min(remaining, 1 << 20))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
 
 
 def _dir_setup(args, options):

@@ -235,7 +235,9 @@ def read_host_file(host_root: str, *parts: str) -> tuple[str, str | None]:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return "", "not read: not a regular file"
-        data = _read_at_most(fd, MAX_HOST_FILE_BYTES + 1)
+        from .sources.files import read_at_most  # sources.files imports this module
+
+        data = read_at_most(lambda size: os.read(fd, size), MAX_HOST_FILE_BYTES + 1)
     except OSError as exc:
         return "", f"not read: {_open_problem(exc)}"
     finally:
@@ -251,15 +253,6 @@ def _open_problem(exc: OSError) -> str:
     if exc.errno == errno.ELOOP:
         return "a symbolic link loop"
     return os.strerror(exc.errno) if exc.errno else str(exc)
-
-
-def _read_at_most(fd: int, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    got = 0
-    while got < limit and (chunk := os.read(fd, limit - got)):
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
 
 
 def host_file_problems(host_root: str) -> list[str]:

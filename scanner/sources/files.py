@@ -338,6 +338,18 @@ class _Walker:
 
 # --- reading ----------------------------------------------------------------------------
 
+def read_at_most(read: Callable[[int], bytes], limit: int, chunk: int = 1 << 20) -> bytes:
+    """Up to ``limit`` bytes from ``read`` (a stream's ``read``, or ``os.read`` on an fd), a
+    ``chunk`` at a time until it returns nothing: one ``read(limit)`` would allocate all of a
+    large limit (``stdin --max-file-size 1000GB``) before a byte arrives."""
+    chunks: list[bytes] = []
+    remaining = limit
+    while remaining > 0 and (got := read(min(remaining, chunk))):
+        chunks.append(got)
+        remaining -= len(got)
+    return b"".join(chunks)
+
+
 def open_regular(item: FileItem, max_size: int) -> tuple[int, os.stat_result]:
     """An fd on ``item`` that is certainly a regular file of at most ``max_size`` bytes.
 
