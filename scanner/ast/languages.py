@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -231,23 +230,10 @@ def _stop_at_error(_offset: int, has_error: bool) -> bool:
 # same bytes give the same tree, and trees are only read. Keyed by the bytes themselves (a
 # hit compares them), so different blobs never share a tree.
 RECENT_TREES = 4
-_recent_trees: OrderedDict[tuple[int, bytes], object] = OrderedDict()
 
 
+@lru_cache(maxsize=RECENT_TREES)
 def parse_unless_error(parser, data: bytes):
-    """``_parse_unless_error``, remembered for the ``RECENT_TREES`` last texts."""
-    key = (id(parser), data)
-    if key in _recent_trees:
-        _recent_trees.move_to_end(key)
-        return _recent_trees[key]
-    tree = _parse_unless_error(parser, data)
-    _recent_trees[key] = tree
-    if len(_recent_trees) > RECENT_TREES:
-        _recent_trees.popitem(last=False)
-    return tree
-
-
-def _parse_unless_error(parser, data: bytes):
     """The tree of ``data``, or ``None`` once tree-sitter is recovering from a syntax error.
 
     A tree with an error is never used (the file stays regex-only), so the parse stops
