@@ -66,8 +66,9 @@ def at_every_path(found: Found, repo: Repository, scope: Scope, log: HistoryLog,
     if not interest and not log.watch_all:
         return found
     log.watch |= interest
-    attribute(repo, scope, scanned_pairs(found) | kept, log)  # placed later anyway: one reading
-    known = scanned_pairs(found) | kept | enumerated
+    scanned = scanned_pairs(found)
+    attribute(repo, scope, scanned | kept, log)  # placed later anyway: one reading
+    known = scanned | kept | enumerated
     homes = log.homes
     blobs = homes.keys() if log.watch_all else interest & homes.keys()
     candidates = sorted((blob, path) for blob in blobs for path in homes[blob]
